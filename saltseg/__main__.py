@@ -1,0 +1,5 @@
+"""`python -m saltseg` runs the command-line app."""
+
+from saltseg.cli import main
+
+main()

@@ -1,0 +1,148 @@
+"""The run directory: every file a run holds, its name and its format, in one place.
+
+::
+
+    RUN/
+      config.json            every training option, data SHA-256, versions (rebuilds the model)
+      split.json             the seeded train/validation ids
+      metrics.csv            one row per epoch (METRIC_COLUMNS)
+      train.log              the training log
+      curves.png             loss and score per epoch
+      checkpoints/last.pt    full training state after every epoch
+      checkpoints/best.pt    model weights at the best validation epoch
+      val_probs.h5           validation probabilities (written by ``threshold``)
+      threshold.json         chosen threshold and minimum area
+      threshold.png          score against threshold
+      predictions/<name>.h5  probabilities for a source (written by ``predict``)
+      eval/<name>/           per_image.csv and overlays.png (written by ``evaluate``)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from saltseg.atomic import atomic_path, write_text_atomic
+from saltseg.errors import fail
+
+METRIC_COLUMNS = ("epoch", "train_loss", "val_loss", "val_iou", "val_map", "lr", "seconds")
+
+
+class RunDir:
+    """Paths and readers/writers for one run directory."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    config_path = property(lambda self: self.root / "config.json")
+    split_path = property(lambda self: self.root / "split.json")
+    metrics_path = property(lambda self: self.root / "metrics.csv")
+    log_path = property(lambda self: self.root / "train.log")
+    curves_path = property(lambda self: self.root / "curves.png")
+    checkpoints_dir = property(lambda self: self.root / "checkpoints")
+    last_checkpoint = property(lambda self: self.root / "checkpoints" / "last.pt")
+    best_checkpoint = property(lambda self: self.root / "checkpoints" / "best.pt")
+    val_probs_path = property(lambda self: self.root / "val_probs.h5")
+    threshold_path = property(lambda self: self.root / "threshold.json")
+    threshold_plot_path = property(lambda self: self.root / "threshold.png")
+    predictions_dir = property(lambda self: self.root / "predictions")
+
+    def prediction_path(self, name: str) -> Path:
+        """Return where predictions for the source called ``name`` are written."""
+        return self.predictions_dir / f"{name}.h5"
+
+    def eval_dir(self, name: str) -> Path:
+        """Return the folder of ``evaluate``'s outputs for the data called ``name``."""
+        return self.root / "eval" / name
+
+    def holds_run(self) -> bool:
+        """Whether a run was started here (config or checkpoint present)."""
+        return self.config_path.exists() or self.last_checkpoint.exists()
+
+    def read_config(self) -> dict[str, Any]:
+        """Return the run's config; a folder with none is not a run."""
+        return _read_json(self.config_path, "no config.json: not a saltseg run directory")
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        """Write config.json atomically."""
+        _write_json(self.config_path, config)
+
+    def read_split(self) -> dict[str, Any]:
+        """Return the split ({'train': ids, 'val': ids, ...})."""
+        return _read_json(self.split_path, "no split.json in the run directory")
+
+    def write_split(self, split: dict[str, Any]) -> None:
+        """Write split.json atomically."""
+        _write_json(self.split_path, split)
+
+    def read_threshold(self) -> dict[str, Any] | None:
+        """Return the chosen threshold and minimum area, or None before ``threshold`` has run."""
+        if not self.threshold_path.exists():
+            return None
+        return _read_json(self.threshold_path, "")
+
+    def write_threshold(self, choice: dict[str, Any]) -> None:
+        """Write threshold.json atomically."""
+        _write_json(self.threshold_path, choice)
+
+    def read_metrics(self) -> list[dict[str, float]]:
+        """Return metrics.csv's rows as floats (epoch as int); empty before the first epoch."""
+        if not self.metrics_path.exists():
+            return []
+        with open(self.metrics_path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        return [{k: (int(v) if k == "epoch" else float(v)) for k, v in r.items()} for r in rows]
+
+    def write_metrics(self, rows: list[dict[str, float]]) -> None:
+        """Rewrite metrics.csv atomically with ``rows`` (columns METRIC_COLUMNS)."""
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=METRIC_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({k: _fmt(r[k]) for k in METRIC_COLUMNS} for r in rows)
+        write_text_atomic(self.metrics_path, out.getvalue())
+
+    def require_model(self) -> None:
+        """Raise unless the run has what prediction needs: config.json and best.pt."""
+        if not self.root.is_dir():
+            raise fail(self.root, "no such run directory")
+        for path in (self.config_path, self.best_checkpoint):
+            if not path.exists():
+                raise fail(self.root, f"no {path.relative_to(self.root)}: not a trained run")
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Save ``state`` with torch.save under a temporary name, then rename it into place."""
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a checkpoint saved by :func:`save_checkpoint` (weights_only, so no code runs)."""
+    if not path.exists():
+        raise fail(path, "no such checkpoint")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise fail(path, f"unreadable checkpoint ({type(exc).__name__})") from None
+
+
+def _fmt(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:.6g}"
+
+
+def _read_json(path: Path, missing: str) -> dict[str, Any]:
+    if not path.exists():
+        raise fail(path.parent, missing)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise fail(path, "not valid JSON") from None
+
+
+def _write_json(path: Path, obj: dict[str, Any]) -> None:
+    write_text_atomic(path, json.dumps(obj, indent=2) + "\n")
