@@ -12,12 +12,25 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 
 from saltseg import __version__, prepare, rle
+from saltseg import train as training
 from saltseg.atomic import write_text_atomic
+from saltseg.augment import Augment
 from saltseg.console import log, setup_logging
+from saltseg.device import Precision
 from saltseg.errors import SaltsegError, fail
+from saltseg.schedule import parse_duration
+from saltseg.shapes import Fit
+
+DATA, MODEL, OPTIM, RUN = "Data", "Model", "Optimisation", "Run"
+
+
+def _opt(panel: str, help_text: str) -> typer.models.OptionInfo:
+    return typer.Option(help=help_text, rich_help_panel=panel)
+
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -74,18 +87,14 @@ def prepare_cli(
 
 @app.command("rle", rich_help_panel="Data")
 def rle_cli(
-    source: Annotated[
-        Path, typer.Argument(help="PNG masks (folder, zip), a .h5 file; with --decode a CSV.")
-    ],
+    source: Annotated[Path, typer.Argument(help="PNG masks (folder, zip), a .h5 file; with --decode a CSV.")],
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="CSV, or folder.", show_default="stdout")
     ] = None,
     threshold: Annotated[
         float | None, typer.Option(help="Probability cut.", show_default="0.5", min=0.0, max=1.0)
     ] = None,
-    ids: Annotated[
-        Path | None, typer.Option("--ids", help="CSV whose id column orders the rows.")
-    ] = None,
+    ids: Annotated[Path | None, typer.Option("--ids", help="CSV whose id column orders the rows.")] = None,
     decode: Annotated[
         bool, typer.Option("--decode", help="Write the masks of CSV SOURCE as PNGs in OUT.")
     ] = False,
@@ -102,6 +111,61 @@ def rle_cli(
             sys.stdout.write(text)
         else:
             write_text_atomic(out, text)
+
+
+def _duration(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except SaltsegError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+@app.command("train", rich_help_panel="Model")
+def train_cli(
+    ctx: typer.Context,
+    data: Annotated[Path, _opt(DATA, "Labelled HDF5 file from prepare.")] = Path("train.h5"),
+    run: Annotated[Path, _opt(DATA, "Run directory to write.")] = Path("run"),
+    val_fraction: Annotated[float, _opt(DATA, "Validation share, stratified by coverage.")] = 0.2,
+    folds: Annotated[int, _opt(DATA, "K of K-fold cross-validation (1: one split).")] = 1,
+    fold: Annotated[int, _opt(DATA, "The fold that validates, 0..K-1.")] = 0,
+    arch: Annotated[str, _opt(MODEL, "unet or smp-unet.")] = "unet",
+    start_filters: Annotated[int, _opt(MODEL, "unet: filters of the top level.")] = 16,
+    batch_norm: Annotated[bool, _opt(MODEL, "unet: batch norm after convolutions.")] = False,
+    dropout: Annotated[float, _opt(MODEL, "unet: dropout rate.")] = 0.0,
+    encoder: Annotated[str, _opt(MODEL, "smp-unet: encoder name.")] = "resnet34",
+    encoder_weights: Annotated[str, _opt(MODEL, "smp-unet: none, imagenet or a local PATH.")] = "none",
+    fit: Annotated[Fit, _opt(MODEL, "101 to 128 by reflect padding or resizing.")] = Fit.reflect,
+    epochs: Annotated[int | None, _opt(OPTIM, "Most epochs (50 by default; no cap with --budget).")] = None,
+    budget: Annotated[str | None, _opt(OPTIM, "Time budget of the whole run: 90s, 45m, 2h.")] = None,
+    batch_size: Annotated[int, _opt(OPTIM, "Images per step.")] = 32,
+    lr: Annotated[float, _opt(OPTIM, "Adam learning rate.")] = 1e-3,
+    loss: Annotated[str, _opt(OPTIM, "bce, bce+dice or lovasz.")] = "bce",
+    monitor: Annotated[
+        str, _opt(OPTIM, "val_loss or val_map: what best.pt and the decay follow.")
+    ] = "val_loss",
+    augment: Annotated[
+        Augment, _opt(OPTIM, "none, flip, or full (flip, shift, scale, brightness).")
+    ] = Augment.flip,
+    seed: Annotated[int, _opt(OPTIM, "Seed of the split and the training.")] = 0,
+    device: Annotated[str, _opt(RUN, "auto, cpu, cuda or cuda:N.")] = "auto",
+    precision: Annotated[Precision, _opt(RUN, "auto: bf16 where the hardware has it.")] = Precision.auto,
+    resume: Annotated[bool, _opt(RUN, "Continue the run from checkpoints/last.pt.")] = False,
+    force: Annotated[bool, _opt(RUN, "Replace a run already in RUN.")] = False,
+) -> None:
+    """Train a UNet on a prepared data file; resumable, into a self-describing run directory."""
+    params = dict(ctx.params)
+    given = frozenset(
+        k for k in params if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE
+    )
+    params["budget"] = _duration(budget)
+    with reported_errors():
+        summary = training.train(training.TrainOptions(**params, given=given))
+    typer.echo(
+        f"best epoch {summary.best_epoch} of {summary.epochs_run}: val_loss {summary.best_val_loss:.4f}, "
+        f"val_map {summary.best_val_map:.4f}; weights {summary.best_checkpoint} ({summary.stop_reason})"
+    )
 
 
 def main() -> None:

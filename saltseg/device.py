@@ -1,0 +1,66 @@
+"""Where and in what precision the network runs: the device, autocast and memory format."""
+
+from __future__ import annotations
+
+import contextlib
+from enum import Enum
+from functools import cache
+from pathlib import Path
+
+import torch
+
+from saltseg.errors import SaltsegError
+
+
+class Precision(str, Enum):
+    """Arithmetic of the forward and backward passes (weights stay float32)."""
+
+    auto = "auto"
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
+def resolve_device(name: str) -> torch.device:
+    """Return the torch device for ``auto``, ``cpu``, ``cuda`` or ``cuda:N``; absent CUDA is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise SaltsegError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (device.index or 0) >= count:
+            raise SaltsegError(f"device '{name}' is not available: this machine has {count} CUDA device(s)")
+    elif device.type != "cpu":
+        raise SaltsegError(f"unsupported device '{name}'; use auto, cpu, cuda or cuda:N")
+    return device
+
+
+@cache
+def cpu_has_native_bf16() -> bool:
+    """Whether the CPU computes bfloat16 natively (AVX-512 BF16 or AMX), read from /proc/cpuinfo."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: Precision | str, device: torch.device) -> Precision:
+    """Return the concrete precision for ``auto``: bf16 where the hardware has it, else fp32 on CPU."""
+    precision = Precision(precision)
+    if precision is not Precision.auto:
+        return precision
+    if device.type == "cuda":
+        return Precision.bf16 if torch.cuda.is_bf16_supported() else Precision.fp16
+    return Precision.bf16 if cpu_has_native_bf16() else Precision.fp32
+
+
+def autocast(device: torch.device, precision: Precision) -> contextlib.AbstractContextManager:
+    """Return the autocast context for ``precision`` (a no-op for fp32)."""
+    if precision is Precision.fp32:
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision is Precision.bf16 else torch.float16
+    return torch.autocast(device.type, dtype=dtype)

@@ -1,0 +1,96 @@
+"""The network's forward passes on batches of uint8 images: training steps and inference."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from saltseg.augment import Augment, augment_batch
+from saltseg.losses import Loss
+from saltseg.shapes import Fit, model_input, to_image_size
+
+
+def image_logits(model: nn.Module, images: torch.Tensor, fit: Fit | str) -> torch.Tensor:
+    """Return logits (B, 1, 101, 101) float32 for images (B, 101, 101) uint8 or (B, 1, 101, 101) float."""
+    x = model_input(images, fit).contiguous(memory_format=torch.channels_last)
+    return to_image_size(model(x), fit).float()
+
+
+def train_steps(
+    model: nn.Module,
+    images: torch.Tensor,
+    masks: torch.Tensor,
+    batches: list[torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Loss,
+    precision: contextlib.AbstractContextManager,
+    augment: Augment,
+    gen: torch.Generator,
+    fit: Fit,
+    before_step: Callable[[int], bool],
+    after_step: Callable[[int, float], None],
+) -> tuple[float, int]:
+    """Train on ``batches`` (index tensors into images/masks); return the mean loss and steps taken.
+
+    ``before_step(i)`` may set the learning rate, and ends the pass early by returning False;
+    ``after_step(i, loss)`` reports progress.
+    """
+    model.train()
+    total, steps = 0.0, 0
+    for i, idx in enumerate(batches):
+        if not before_step(i):
+            break
+        x = images[idx].unsqueeze(1).float() / 255.0
+        y = masks[idx].unsqueeze(1).float()
+        x, y = augment_batch(x, y, augment, gen)
+        with precision:
+            logits = image_logits(model, x, fit)
+        loss = loss_fn(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += (value := loss.item())
+        steps += 1
+        after_step(i, value)
+    return total / max(steps, 1), steps
+
+
+@torch.no_grad()
+def predict_logits(
+    model: nn.Module,
+    images: torch.Tensor,
+    fit: Fit | str,
+    batch_size: int,
+    precision: contextlib.AbstractContextManager,
+    on_batch: Callable[[int], None] | None = None,
+) -> torch.Tensor:
+    """Return logits (N, 101, 101) float32 for uint8 images (N, 101, 101) on the model's device."""
+    model.eval()
+    out = []
+    for start in range(0, len(images), batch_size):
+        batch = images[start : start + batch_size]
+        with precision:
+            out.append(image_logits(model, batch, fit)[:, 0])
+        if on_batch:
+            on_batch(len(batch))
+    return torch.cat(out) if out else torch.zeros((0, *images.shape[1:]), device=images.device)
+
+
+def predict_probs(
+    model: nn.Module,
+    images: torch.Tensor,
+    fit: Fit | str,
+    batch_size: int,
+    precision: contextlib.AbstractContextManager,
+    hflip_tta: bool = True,
+    on_batch: Callable[[int], None] | None = None,
+) -> torch.Tensor:
+    """Return salt probabilities (N, 101, 101) float32; with ``hflip_tta``, averaged with the mirror's."""
+    probs = torch.sigmoid(predict_logits(model, images, fit, batch_size, precision, on_batch))
+    if hflip_tta:
+        mirrored = predict_logits(model, images.flip(-1), fit, batch_size, precision, on_batch)
+        probs = (probs + torch.sigmoid(mirrored).flip(-1)) / 2
+    return probs

@@ -1,0 +1,51 @@
+"""Training losses on logits: binary cross-entropy, BCE + Dice, and the Lovasz hinge."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy on logits, mean over pixels. Shapes (B, 1, H, W)."""
+    return F.binary_cross_entropy_with_logits(logits, target)
+
+
+def soft_dice(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
+    """1 - soft Dice per image, averaged over the batch (smoothed so empty masks are fine)."""
+    prob = torch.sigmoid(logits).flatten(1)
+    truth = target.flatten(1)
+    inter = (prob * truth).sum(1)
+    total = prob.sum(1) + truth.sum(1)
+    return (1 - (2 * inter + eps) / (total + eps)).mean()
+
+
+def bce_dice(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy plus soft Dice."""
+    return bce(logits, target) + soft_dice(logits, target)
+
+
+def lovasz_hinge(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The Lovasz hinge (Berman et al. 2018), per image then averaged: a surrogate of the IoU.
+
+    Each image's hinge errors are sorted in decreasing order and weighted by the gradient of
+    the Lovasz extension of the Jaccard loss.
+    """
+    logits = logits.flatten(1).float()
+    truth = target.flatten(1).float()
+    errors = 1.0 - logits * (2.0 * truth - 1.0)
+    errors_sorted, order = torch.sort(errors, dim=1, descending=True)
+    truth_sorted = torch.gather(truth, 1, order)
+    positives = truth_sorted.sum(1, keepdim=True)
+    intersection = positives - truth_sorted.cumsum(1)
+    union = positives + (1.0 - truth_sorted).cumsum(1)
+    jaccard = 1.0 - intersection / union
+    weights = torch.cat([jaccard[:, :1], jaccard[:, 1:] - jaccard[:, :-1]], dim=1)
+    return (F.relu(errors_sorted) * weights).sum(1).mean()
+
+
+LOSSES: dict[str, Loss] = {"bce": bce, "bce+dice": bce_dice, "lovasz": lovasz_hinge}

@@ -1,0 +1,45 @@
+"""The model factory: one function builds any architecture from a run's config alone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+from saltseg.errors import SaltsegError
+from saltseg.models.smp_unet import build_smp_unet
+from saltseg.models.unet import SeedUNet
+
+
+def _seed_unet(config: dict[str, Any], load_weights: bool) -> nn.Module:
+    return SeedUNet(
+        start_filters=config["start_filters"],
+        batch_norm=config["batch_norm"],
+        dropout=config["dropout"],
+    )
+
+
+def _smp_unet(config: dict[str, Any], load_weights: bool) -> nn.Module:
+    weights = config["encoder_weights"] if load_weights else None
+    return build_smp_unet(config["encoder"], weights)
+
+
+ARCHITECTURES: dict[str, Callable[[dict[str, Any], bool], nn.Module]] = {
+    "unet": _seed_unet,
+    "smp-unet": _smp_unet,
+}
+
+
+def build_model(config: dict[str, Any], load_encoder_weights: bool = False) -> nn.Module:
+    """Return the network a run's ``config`` describes (random weights).
+
+    Args:
+        config: the run's config.json (``arch`` and that architecture's options).
+        load_encoder_weights: load ``encoder_weights`` from its file (at the start of training
+            only; afterwards the run's checkpoints hold every weight).
+    """
+    arch = config["arch"]
+    if arch not in ARCHITECTURES:
+        raise SaltsegError(f"unknown architecture '{arch}'; choose one of: {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[arch](config, load_encoder_weights)

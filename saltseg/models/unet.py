@@ -1,0 +1,64 @@
+"""The seed's hand-built UNet: encoder c1..c5, decoder u6..u9, one output logit per pixel."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import torch
+from torch import nn
+
+
+def conv_block(in_ch: int, out_ch: int, batch_norm: bool, dropout: float = 0.0) -> nn.Sequential:
+    """Return two 3x3 convolutions with ReLU (optional batch norm, dropout between them)."""
+    layers: list[nn.Module] = []
+    for i, (cin, cout) in enumerate(((in_ch, out_ch), (out_ch, out_ch))):
+        layers.append(nn.Conv2d(cin, cout, 3, padding=1, bias=not batch_norm))
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(cout))
+        layers.append(nn.ReLU(inplace=True))
+        if i == 0 and dropout > 0:
+            layers.append(nn.Dropout2d(dropout))
+    return nn.Sequential(*layers)
+
+
+class SeedUNet(nn.Module):
+    """The seed UNet: 16 filters at the top to 256 at the 8x8 bottleneck for a 128x128 input.
+
+    Encoder c1..c5 (two 3x3 convolutions each) with 2x2 max pooling p1..p4; decoder u6..u9 of
+    2x2 transposed convolutions, each concatenated with c4..c1 and followed by two 3x3
+    convolutions; a 1x1 convolution to one logit.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        start_filters: int = 16,
+        batch_norm: bool = False,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        widths = [start_filters * 2**i for i in range(5)]
+        ins = [in_channels, *widths[:-1]]
+        self.encoder = nn.ModuleList(
+            conv_block(cin, cout, batch_norm, dropout) for cin, cout in zip(ins, widths, strict=True)
+        )
+        self.pool = nn.MaxPool2d(2)
+        ups = widths[::-1]
+        self.upsample = nn.ModuleList(
+            nn.ConvTranspose2d(cin, cout, 2, stride=2) for cin, cout in pairwise(ups)
+        )
+        self.decoder = nn.ModuleList(
+            conv_block(2 * cout, cout, batch_norm, dropout) for cout in ups[1:]
+        )
+        self.head = nn.Conv2d(widths[0], 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map (B, 1, H, W) with H, W divisible by 16 to logits (B, 1, H, W)."""
+        skips = []
+        for i, block in enumerate(self.encoder):
+            x = block(x if i == 0 else self.pool(x))
+            skips.append(x)
+        x = skips.pop()
+        for up, block in zip(self.upsample, self.decoder, strict=True):
+            x = block(torch.cat([up(x), skips.pop()], dim=1))
+        return self.head(x)

@@ -1,0 +1,101 @@
+"""Learning-rate schedules and early stopping.
+
+Two schedules, chosen by whether the run has a time budget:
+
+- ``plateau`` (the seed's): the learning rate is multiplied by 0.1 (down to 1e-5) when the
+  monitored validation value has not improved for 5 epochs; training stops after 10.
+- ``budget``: a linear warm-up over the first epoch, then a cosine decay to 1% of the base rate
+  over the epochs that fit in the budget, re-estimated after each epoch from the measured
+  epoch time. No early stop: the budget ends the run.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+from saltseg.errors import SaltsegError
+
+PLATEAU_FACTOR = 0.1
+PLATEAU_PATIENCE = 5
+PLATEAU_MIN_LR = 1e-5
+EARLY_STOP_PATIENCE = 10
+BUDGET_FINAL_FRACTION = 0.01
+
+
+@dataclass
+class EarlyStopping:
+    """Tracks the best monitored value; ``stop`` once ``patience`` epochs pass without improvement."""
+
+    mode: str = "min"
+    patience: int = EARLY_STOP_PATIENCE
+    best: float | None = None
+    best_epoch: int = 0
+    bad_epochs: int = 0
+
+    def update(self, value: float, epoch: int) -> bool:
+        """Record an epoch's value; return whether it improved on the best so far."""
+        better = self.best is None or (value < self.best if self.mode == "min" else value > self.best)
+        if better:
+            self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
+        else:
+            self.bad_epochs += 1
+        return better
+
+    @property
+    def stop(self) -> bool:
+        """Whether training should stop."""
+        return self.bad_epochs >= self.patience
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return the state to checkpoint."""
+        return asdict(self)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a checkpointed state."""
+        for key, value in state.items():
+            setattr(self, key, value)
+
+
+def plateau_scheduler(
+    optimizer: torch.optim.Optimizer, mode: str
+) -> torch.optim.lr_scheduler.ReduceLROnPlateau:
+    """Return the seed's decay: x0.1 after 5 epochs without improvement, not below 1e-5."""
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode=mode, factor=PLATEAU_FACTOR, patience=PLATEAU_PATIENCE, min_lr=PLATEAU_MIN_LR
+    )
+
+
+def budget_lr(base_lr: float, progress_epochs: float, total_epochs: float) -> float:
+    """Return the budget schedule's learning rate at fractional epoch ``progress_epochs``.
+
+    Linear warm-up from 10% over the first epoch, then cosine from ``base_lr`` at epoch 1 to
+    ``base_lr * 0.01`` at ``total_epochs``.
+    """
+    if progress_epochs < 1.0:
+        return base_lr * (0.1 + 0.9 * progress_epochs)
+    span = max(total_epochs - 1.0, 1e-9)
+    t = min((progress_epochs - 1.0) / span, 1.0)
+    floor = base_lr * BUDGET_FINAL_FRACTION
+    return floor + (base_lr - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+def planned_epochs(budget_s: float, elapsed_s: float, epoch_s: float, done: int, cap: int) -> float:
+    """Return how many epochs the run will reach (fractional): those done plus those that still fit."""
+    more = max(budget_s - elapsed_s, 0.0) / max(epoch_s, 1e-9)
+    return min(done + more, float(cap))
+
+
+def parse_duration(text: str) -> float:
+    """Return seconds for ``90s``, ``45m``, ``2h``, ``1h30m`` or a bare number of seconds."""
+    parts = re.fullmatch(
+        r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*", text
+    )
+    if not text.strip() or parts is None:
+        raise SaltsegError(f"cannot read '{text}' as a duration; write e.g. 90s, 45m or 2h")
+    hours, minutes, seconds = (float(p) if p else 0.0 for p in parts.groups())
+    return hours * 3600 + minutes * 60 + seconds

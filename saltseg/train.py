@@ -1,0 +1,250 @@
+"""``saltseg train``: fit a model on a prepared data file into a self-describing run directory.
+
+The run directory (see :mod:`saltseg.rundir`) gets the config first, then after every epoch a
+metrics row, ``checkpoints/last.pt`` (the full training state) and, on improvement,
+``checkpoints/best.pt``. Every epoch's shuffling, augmentation and dropout draw from generators
+seeded by (seed, epoch), so an interrupted run resumed from ``last.pt`` repeats exactly the
+epochs an uninterrupted run would have trained.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from saltseg import __version__, distributed
+from saltseg.augment import Augment
+from saltseg.console import add_log_file
+from saltseg.datafile import Dataset, file_sha256, read_dataset
+from saltseg.device import Precision, resolve_precision
+from saltseg.errors import SaltsegError, fail
+from saltseg.losses import LOSSES
+from saltseg.models import ARCHITECTURES
+from saltseg.models.smp_unet import check_encoder_name
+from saltseg.rundir import RunDir
+from saltseg.shapes import Fit
+from saltseg.split import make_split
+from saltseg.trainer import Trainer
+
+log = logging.getLogger("saltseg")
+
+RESUMABLE = frozenset({"epochs", "budget", "device", "data", "run"})
+"""Options that may differ on ``--resume``; any other given option must match the saved config."""
+
+UNLIMITED_EPOCHS = 100_000
+
+
+class Interrupted(SaltsegError):
+    """Training stopped by Ctrl-C; the last completed epoch is saved."""
+
+    exit_code = 130
+
+
+@dataclass
+class TrainOptions:
+    """Every option of ``saltseg train`` (all of them end up in config.json, but resume/force)."""
+
+    data: Path = Path("train.h5")
+    run: Path = Path("run")
+    epochs: int | None = None
+    batch_size: int = 32
+    lr: float = 1e-3
+    arch: str = "unet"
+    start_filters: int = 16
+    batch_norm: bool = False
+    dropout: float = 0.0
+    encoder: str = "resnet34"
+    encoder_weights: str = "none"
+    fit: Fit = Fit.reflect
+    loss: str = "bce"
+    monitor: str = "val_loss"
+    val_fraction: float = 0.2
+    folds: int = 1
+    fold: int = 0
+    augment: Augment = Augment.flip
+    seed: int = 0
+    device: str = "auto"
+    precision: Precision = Precision.auto
+    budget: float | None = None
+    resume: bool = False
+    force: bool = False
+    given: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass
+class TrainSummary:
+    """What a finished training reports."""
+
+    run: Path
+    epochs_run: int
+    best_epoch: int
+    best_val_loss: float
+    best_val_map: float
+    best_checkpoint: Path
+    stop_reason: str
+
+
+def train(opts: TrainOptions) -> TrainSummary:
+    """Train a model as ``opts`` says and return the summary of the best epoch."""
+    check_options(opts)
+    ranks, device = distributed.start(opts.device)
+    run = RunDir(opts.run)
+    handler = None
+    try:
+        config = run_config(opts, run, device)
+        data = training_data(opts.data, config)
+        split = load_or_make_split(run, data, config, ranks)
+        if ranks.is_main:
+            run.write_config(config)
+            handler = add_log_file(run.log_path)
+        distributed.wait_for_all(ranks)
+        trainer = Trainer(config, run, data, split, device, ranks)
+        try:
+            reason = trainer.fit()
+        except KeyboardInterrupt:
+            raise Interrupted(
+                f"{run.last_checkpoint} holds epoch {trainer.epoch}; continue with: "
+                f"saltseg train --run {run.root} --resume"
+            ) from None
+        return _summary(run, trainer, reason)
+    finally:
+        if handler:
+            logging.getLogger("saltseg").removeHandler(handler)
+            handler.close()
+        distributed.stop()
+
+
+def check_options(opts: TrainOptions) -> None:
+    """Raise on option values that cannot work, before anything is written."""
+    if opts.epochs is not None and opts.epochs < 1:
+        raise SaltsegError(f"--epochs must be at least 1, got {opts.epochs}")
+    if opts.batch_size < 1 or opts.lr <= 0:
+        raise SaltsegError("--batch-size must be at least 1 and --lr above 0")
+    if opts.budget is not None and opts.budget <= 0:
+        raise SaltsegError(f"--budget must be positive, got {opts.budget:g} seconds")
+    if opts.loss not in LOSSES:
+        raise SaltsegError(f"unknown loss '{opts.loss}'; choose one of: {', '.join(LOSSES)}")
+    if opts.monitor not in ("val_loss", "val_map"):
+        raise SaltsegError(f"unknown monitor '{opts.monitor}'; choose val_loss or val_map")
+    if opts.arch not in ARCHITECTURES:
+        raise SaltsegError(f"unknown architecture '{opts.arch}'; choose one of: {', '.join(ARCHITECTURES)}")
+    if opts.arch == "smp-unet":
+        check_encoder_name(opts.encoder)
+    if not 0 <= opts.dropout < 1:
+        raise SaltsegError(f"--dropout must be in [0, 1), got {opts.dropout}")
+
+
+def run_config(opts: TrainOptions, run: RunDir, device: torch.device) -> dict[str, Any]:
+    """Return the run's config: the saved one on resume (checked against ``opts``), else a new one."""
+    if opts.resume:
+        return _resumed_config(opts, run, device)
+    if run.holds_run():
+        if not opts.force:
+            raise fail(run.root, "already holds a run; add --resume to continue it or --force to start over")
+        _clear_run(run)
+    return _new_config(opts, device)
+
+
+def training_data(path: Path, config: dict[str, Any]) -> Dataset:
+    """Read the labelled data file, checking it is the one the config names (if it names one)."""
+    if not Path(path).exists():
+        raise fail(path, "no such data file; make it with 'saltseg prepare train.zip'")
+    data = read_dataset(path)
+    if not data.labelled:
+        raise fail(path, "has no masks: training needs a labelled data file (the competition's train.zip)")
+    digest = file_sha256(path)
+    if config.setdefault("data_sha256", digest) != digest:
+        raise fail(path, "differs from the data file this run was trained on (SHA-256 mismatch)")
+    config["data"] = str(path)
+    return data
+
+
+def load_or_make_split(run: RunDir, data: Dataset, config: dict[str, Any], ranks: distributed.Ranks) -> dict:
+    """Return the run's split: the saved one, or a new seeded stratified one (written by rank 0)."""
+    if run.split_path.exists():
+        return run.read_split()
+    assert data.masks is not None
+    split = make_split(
+        data.ids, data.masks, config["seed"], config["val_fraction"], config["folds"], config["fold"]
+    )
+    if ranks.is_main:
+        run.write_split(split)
+    return split
+
+
+def _new_config(opts: TrainOptions, device: torch.device) -> dict[str, Any]:
+    config = {k: v for k, v in asdict(opts).items() if k not in ("resume", "force", "given")}
+    config.update(
+        data=str(opts.data),
+        run=str(opts.run),
+        fit=Fit(opts.fit).value,
+        augment=Augment(opts.augment).value,
+        precision=resolve_precision(opts.precision, device).value,
+        epochs=opts.epochs or (UNLIMITED_EPOCHS if opts.budget else 50),
+        schedule="budget" if opts.budget else "plateau",
+        versions=_versions(),
+    )
+    return config
+
+
+def _resumed_config(opts: TrainOptions, run: RunDir, device: torch.device) -> dict[str, Any]:
+    if not run.last_checkpoint.exists():
+        raise fail(run.root, "nothing to resume: no checkpoints/last.pt (start a new run without --resume)")
+    config = run.read_config()
+    given = asdict(opts)
+    for key in sorted(opts.given - RESUMABLE):
+        saved = config.get(key)
+        value = given[key].value if hasattr(given[key], "value") else given[key]
+        if key in config and saved != value:
+            raise SaltsegError(
+                f"--{key.replace('_', '-')} {value} conflicts with the run's saved {key} = {saved}; "
+                "drop it to resume, or use --force to start over"
+            )
+    if "epochs" in opts.given:
+        config["epochs"] = opts.epochs
+    if "budget" in opts.given:
+        config["budget"] = opts.budget
+    config["device"] = opts.device
+    return config
+
+
+def _clear_run(run: RunDir) -> None:
+    """Remove the files of the run that ``--force`` replaces (and nothing else in the folder)."""
+    for path in (run.config_path, run.split_path, run.metrics_path, run.log_path, run.curves_path,
+                 run.threshold_path, run.threshold_plot_path, run.val_probs_path):
+        path.unlink(missing_ok=True)
+    for folder in (run.checkpoints_dir, run.predictions_dir, run.root / "eval"):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _versions() -> dict[str, str]:
+    return {
+        "saltseg": __version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "host": platform.node(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def _summary(run: RunDir, trainer: Trainer, reason: str) -> TrainSummary:
+    best = max(trainer.rows, key=lambda r: r["epoch"] == trainer.stopper.best_epoch)
+    return TrainSummary(
+        run=run.root,
+        epochs_run=trainer.epoch,
+        best_epoch=int(best["epoch"]),
+        best_val_loss=best["val_loss"],
+        best_val_map=best["val_map"],
+        best_checkpoint=run.best_checkpoint,
+        stop_reason=reason,
+    )
+

@@ -1,0 +1,229 @@
+"""The training loop: epochs of training steps, validation, checkpoints and the schedule."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from rich.progress import TextColumn
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from saltseg import distributed
+from saltseg.console import progress_bar
+from saltseg.datafile import Dataset
+from saltseg.device import Precision, autocast
+from saltseg.engine import predict_logits, train_steps
+from saltseg.errors import SaltsegError
+from saltseg.losses import LOSSES
+from saltseg.metric import competition_score, iou_per_image
+from saltseg.models import build_model
+from saltseg.plots import plot_curves
+from saltseg.rundir import RunDir, load_checkpoint, save_checkpoint
+from saltseg.schedule import EarlyStopping, budget_lr, planned_epochs, plateau_scheduler
+
+log = logging.getLogger("saltseg")
+
+
+def ids_to_rows(ids: list[str], wanted: list[str]) -> np.ndarray:
+    """Return the row of each id of ``wanted`` in ``ids``; an unknown id is an error."""
+    index = {name: i for i, name in enumerate(ids)}
+    missing = [name for name in wanted if name not in index]
+    if missing:
+        raise SaltsegError(f"the split names {len(missing)} ids the data file lacks, e.g. {missing[0]}")
+    return np.array([index[name] for name in wanted], dtype=np.int64)
+
+
+class Trainer:
+    """Holds the model, optimizer, schedule and data of one run, and trains it epoch by epoch."""
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        run: RunDir,
+        data: Dataset,
+        split: dict[str, Any],
+        device: torch.device,
+        ranks: distributed.Ranks,
+    ) -> None:
+        self.config, self.run, self.device, self.ranks = config, run, device, ranks
+        assert data.masks is not None
+        train_rows, val_rows = ids_to_rows(data.ids, split["train"]), ids_to_rows(data.ids, split["val"])
+        self.train_images, self.train_masks = self._on_device(data, train_rows)
+        self.val_images, self.val_masks = self._on_device(data, val_rows)
+        resuming = run.last_checkpoint.exists()
+        self.model = build_model(config, load_encoder_weights=not resuming)
+        self.model.to(device, memory_format=torch.channels_last)
+        self.net: nn.Module = DistributedDataParallel(self.model) if ranks.world > 1 else self.model
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config["lr"])
+        mode = "min" if config["monitor"] == "val_loss" else "max"
+        budgeted = config["schedule"] == "budget"
+        self.scheduler = None if budgeted else plateau_scheduler(self.optimizer, mode)
+        self.stopper = EarlyStopping(mode=mode, patience=math.inf if budgeted else 10)  # type: ignore[arg-type]
+        self.loss_fn = LOSSES[config["loss"]]
+        self.precision = autocast(device, Precision(config["precision"]))
+        self.epoch, self.rows, self.seconds = 0, [], 0.0
+        self._seconds_before = 0.0
+        if resuming:
+            self._restore(load_checkpoint(run.last_checkpoint))
+        elif ranks.is_main:
+            self._save_last()
+
+    def fit(self) -> str:
+        """Train until the epochs, the early stop or the budget end it; return why it ended."""
+        while self.epoch < self.config["epochs"]:
+            if self._budget_spent():
+                return "time budget spent"
+            self._run_epoch(self.epoch + 1)
+            if self.stopper.stop:
+                return f"early stop: no improvement in {self.stopper.patience} epochs"
+        return f"reached {self.config['epochs']} epochs"
+
+    def _on_device(self, data: Dataset, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        assert data.masks is not None
+        images = torch.from_numpy(data.images[rows]).to(self.device)
+        return images, torch.from_numpy(data.masks[rows]).to(self.device)
+
+    def _epoch_seconds(self) -> float | None:
+        return float(np.mean([r["seconds"] for r in self.rows])) if self.rows else None
+
+    def _budget_spent(self) -> bool:
+        budget, epoch_s = self.config.get("budget"), self._epoch_seconds()
+        if budget is None or epoch_s is None:
+            return False
+        return budget - self.seconds < 0.2 * epoch_s
+
+    def _run_epoch(self, epoch: int) -> None:
+        start = time.monotonic()
+        self._seconds_before = self.seconds
+        gen = torch.Generator().manual_seed(self.config["seed"] * 100_003 + epoch)
+        torch.manual_seed(int(torch.randint(2**62, (1,), generator=gen)))
+        batches = self._rank_batches(torch.randperm(len(self.train_images), generator=gen))
+        lr = self.optimizer.param_groups[0]["lr"]
+        train_loss, steps = self._train_pass(epoch, batches, gen)
+        train_loss = distributed.mean_over_ranks(train_loss, self.ranks, self.device)
+        val = distributed.from_main(self._validate() if self.ranks.is_main else None, self.ranks)
+        improved = self.stopper.update(val[self.config["monitor"]], epoch)
+        if self.scheduler is not None:
+            self.scheduler.step(val[self.config["monitor"]])
+        else:
+            lr = self.optimizer.param_groups[0]["lr"]
+        self.seconds = self._seconds_before + time.monotonic() - start
+        row = {"epoch": epoch, "train_loss": train_loss, **val, "lr": lr}
+        row["seconds"] = time.monotonic() - start
+        self.rows.append(row)
+        self.epoch = epoch
+        if self.ranks.is_main:
+            self._write_epoch(improved)
+        self._log_epoch(row, improved, steps, len(batches))
+
+    def _rank_batches(self, order: torch.Tensor) -> list[torch.Tensor]:
+        """Split the epoch's order into batches; under DDP each rank takes its share of each."""
+        size, world = self.config["batch_size"], self.ranks.world
+        batches = list(order.split(size))
+        if world == 1:
+            return [b.to(self.device) for b in batches]
+        batches = [b for b in batches if len(b) >= world]
+        return [b.tensor_split(world)[self.ranks.rank].to(self.device) for b in batches]
+
+    def _train_pass(self, epoch: int, batches: list[torch.Tensor], gen: torch.Generator) -> tuple[float, int]:
+        images_s = TextColumn("{task.fields[status]}")
+        with progress_bar(images_s) as bar:
+            task = bar.add_task(f"epoch {epoch}", total=len(batches), status="")
+            started, seen = time.monotonic(), 0
+
+            def before(i: int) -> bool:
+                if self.scheduler is None:
+                    self._set_budget_lr(epoch, i, len(batches))
+                    return i == 0 or not self._must_cut_epoch(i, len(batches), started)
+                return True
+
+            def after(i: int, loss: float) -> None:
+                nonlocal seen
+                seen += len(batches[i])
+                rate = seen / max(time.monotonic() - started, 1e-9)
+                bar.update(task, advance=1, status=f"loss {loss:.4f}  {rate:.0f} img/s")
+
+            return train_steps(
+                self.net, self.train_images, self.train_masks, batches, self.optimizer, self.loss_fn,
+                self.precision, self.config["augment"], gen, self.config["fit"], before, after,
+            )
+
+    def _set_budget_lr(self, epoch: int, step: int, steps: int) -> None:
+        epoch_s = self._epoch_seconds()
+        done = epoch - 1
+        total = (
+            planned_epochs(self.config["budget"], self._seconds_before, epoch_s, done, self.config["epochs"])
+            if epoch_s
+            else float(self.config["epochs"])
+        )
+        lr = budget_lr(self.config["lr"], done + step / max(steps, 1), total)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def _must_cut_epoch(self, step: int, steps: int, started: float) -> bool:
+        """Whether finishing this epoch (and validating) would overrun the budget."""
+        step_s = (time.monotonic() - started) / step
+        val_s = self.rows[-1]["seconds"] - steps * step_s if self.rows else 0.0
+        val_s = max(val_s, len(self.val_images) / self.config["batch_size"] * step_s / 3)
+        projected = self._seconds_before + (time.monotonic() - started) + step_s + val_s
+        return projected > self.config["budget"]
+
+    def _validate(self) -> dict[str, float]:
+        logits = predict_logits(
+            self.model, self.val_images, self.config["fit"], 2 * self.config["batch_size"], self.precision
+        )
+        truth = self.val_masks.bool()
+        loss = self.loss_fn(logits.unsqueeze(1), truth.unsqueeze(1).float()).item()
+        pred = logits > 0
+        return {
+            "val_loss": loss,
+            "val_iou": float(iou_per_image(pred, truth).float().mean()),
+            "val_map": float(competition_score(pred, truth)),
+        }
+
+    def _write_epoch(self, improved: bool) -> None:
+        if improved:
+            best = {"model": self.model.state_dict(), "epoch": self.epoch, **self.rows[-1]}
+            save_checkpoint(self.run.best_checkpoint, best)
+        self._save_last()
+        self.run.write_metrics(self.rows)
+        plot_curves(self.rows, self.run.curves_path)
+
+    def _save_last(self) -> None:
+        save_checkpoint(self.run.last_checkpoint, {
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler else {},
+            "stopper": self.stopper.state_dict(),
+            "rows": self.rows,
+            "seconds": self.seconds,
+            "torch_rng": torch.get_rng_state(),
+        })
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.stopper.load_state_dict(state["stopper"])
+        self.epoch, self.rows, self.seconds = state["epoch"], list(state["rows"]), state["seconds"]
+        torch.set_rng_state(state["torch_rng"])
+        if self.ranks.is_main:
+            self.run.write_metrics(self.rows)
+        log.info("resuming %s after epoch %d", self.run.root, self.epoch)
+
+    def _log_epoch(self, row: dict[str, float], improved: bool, steps: int, planned: int) -> None:
+        cap = self.config["epochs"]
+        of = f"/{cap}" if cap < 100_000 else ""
+        cut = f" (cut at step {steps}/{planned} by the budget)" if steps < planned else ""
+        log.info(
+            "epoch %d%s  train_loss %.4f  val_loss %.4f  val_iou %.3f  val_map %.3f  lr %.2g  %.0fs%s%s",
+            row["epoch"], of, row["train_loss"], row["val_loss"], row["val_iou"], row["val_map"],
+            row["lr"], row["seconds"], "  *best" if improved else "", cut,
+        )
