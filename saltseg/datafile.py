@@ -85,7 +85,7 @@ def read_dataset(path: str | Path) -> Dataset:
     """Read a data set written by :func:`write_dataset`; a file that is not one is an error."""
     with _open_h5(path) as f:
         if "ids" not in f or "images" not in f:
-            raise fail(path, "not a saltseg data file (no 'ids' or 'images'); make one with 'saltseg prepare'")
+            raise fail(path, "not a saltseg data file (no 'ids' or 'images'); make it with 'saltseg prepare'")
         ids = [s.decode() if isinstance(s, bytes) else str(s) for s in f["ids"][()]]
         images = f["images"][()]
         masks = f["masks"][()] if "masks" in f else None
