@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path, PurePosixPath
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from saltseg.datafile import IMAGE_SIZE, Dataset, file_sha256
 from saltseg.errors import fail
@@ -201,6 +201,8 @@ def _decode_png(data: bytes, where: str, modes: tuple[str, ...]) -> np.ndarray:
             if im.mode not in modes:
                 raise fail(where, f"PNG mode {im.mode} is not one of {', '.join(modes)}")
             return np.asarray(im)
+    except UnidentifiedImageError:
+        raise fail(where, "corrupt PNG (header unreadable)") from None
     except Image.DecompressionBombError as exc:
         raise fail(where, f"decompression bomb refused ({exc})") from None
     except (OSError, SyntaxError, ValueError, EOFError, zlib.error) as exc:

@@ -1,0 +1,42 @@
+"""Shared fixtures: the competition's data folder, and small synthetic sources built per test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import source_entries, synthetic_examples, write_zip
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_FILES = ("train.zip", "train.csv", "test.zip", "sample_submission.csv", "depths.csv")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The competition's data folder: $SALTSEG_DATA, else ``<repo>/../shared/data``.
+
+    Missing data skips the test, or fails it when $CI is "true".
+    """
+    folder = Path(os.environ.get("SALTSEG_DATA", REPO.parent / "shared" / "data"))
+    missing = [name for name in SHARED_FILES if not (folder / name).is_file()]
+    if missing:
+        message = f"competition data missing in {folder}: {', '.join(missing)} (set SALTSEG_DATA)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return folder
+
+
+@pytest.fixture
+def examples() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Six synthetic id -> (image, mask) pairs, two of them with empty masks."""
+    return synthetic_examples(6)
+
+
+@pytest.fixture
+def train_zip(tmp_path: Path, examples: dict[str, tuple[np.ndarray, np.ndarray]]) -> Path:
+    """A small train.zip with the real quirks, holding ``examples``."""
+    return write_zip(tmp_path / "train.zip", source_entries(examples))
+
