@@ -17,7 +17,6 @@ import typer
 
 from saltseg import __version__, prepare, rle
 from saltseg import train as training
-from saltseg.atomic import write_text_atomic
 from saltseg.augment import Augment
 from saltseg.console import log, setup_logging
 from saltseg.device import Precision
@@ -106,11 +105,9 @@ def rle_cli(
                 raise fail("--decode", "needs --out FOLDER for the PNG masks")
             log.info("wrote %d masks to %s", rle.decode(source, out), out)
             return
-        text = rle.encode(source, threshold, ids)
-        if out is None:
-            sys.stdout.write(text)
-        else:
-            write_text_atomic(out, text)
+        text = rle.encode(source, out, threshold, ids)
+    if out is None:
+        sys.stdout.write(text)
 
 
 def _duration(text: str | None) -> float | None:

@@ -51,12 +51,17 @@ def prepare(
         A summary whose ``str`` is the one-line report.
     """
     out = Path(out) if out is not None else default_output(source)
+    if out.is_dir():
+        raise fail(out, "is a folder; give a file name")
     if out.exists() and not force:
         raise fail(out, "already exists; use --force to overwrite it")
     data = load_source(source, track=_tracked)
     if depths_csv is not None:
         data.depths = read_depths(depths_csv, data.ids)
-    write_dataset(out, data)
+    try:
+        write_dataset(out, data)
+    except OSError as exc:
+        raise fail(out, f"cannot write ({exc})") from None
     salt = None if data.masks is None else int(data.masks.any(axis=(1, 2)).sum())
     return PrepareSummary(out, len(data), salt)
 

@@ -19,6 +19,7 @@ import h5py
 import numpy as np
 from PIL import Image
 
+from saltseg.atomic import write_text_atomic
 from saltseg.console import log
 from saltseg.datafile import IMAGE_SIZE, is_hdf5, read_dataset, read_predictions
 from saltseg.errors import fail
@@ -66,7 +67,7 @@ def rle_decode(rle: str, where: str, shape: tuple[int, int] = (IMAGE_SIZE, IMAGE
     """Decode "start length" pairs to an (H, W) uint8 0/1 mask; bad runs are errors at ``where``."""
     try:
         values = np.array(rle.split(), dtype=np.int64)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise fail(where, f"run-length encoding {rle[:40]!r} is not whole numbers") from None
     if values.size % 2:
         raise fail(where, "odd count of numbers; expected start length pairs")
@@ -116,8 +117,9 @@ def order_by_ids(rows: Rows, ids_csv: str | os.PathLike[str]) -> Rows:
     for where, row in listed:
         if row["id"] not in by_id:
             raise fail(where, f"id {row['id']} has no mask in the source")
-    if len(by_id) > len(listed):
-        log.warning("dropped %d masks whose ids are not in %s", len(by_id) - len(listed), ids_csv)
+    dropped = by_id.keys() - {row["id"] for _, row in listed}
+    if dropped:
+        log.warning("dropped %d masks whose ids are not in %s", len(dropped), ids_csv)
     return [(row["id"], by_id[row["id"]]) for _, row in listed]
 
 
@@ -130,12 +132,17 @@ def submission_csv(rows: Rows) -> str:
     return text.getvalue()
 
 
-def encode(source: str | os.PathLike[str], threshold: float | None = None,
-           ids_csv: str | os.PathLike[str] | None = None) -> str:
+def encode(
+    source: str | os.PathLike[str],
+    out: str | os.PathLike[str] | None = None,
+    threshold: float | None = None,
+    ids_csv: str | os.PathLike[str] | None = None,
+) -> str:
     """Encode a source's masks as a submission CSV (``saltseg rle``).
 
     Args:
         source: see :func:`masks_from_source`.
+        out: when given, the CSV file to write (atomically).
         threshold: cut for probabilities (default 0.5).
         ids_csv: a CSV whose ``id`` column gives the rows and their order (sample_submission.csv).
 
@@ -144,7 +151,13 @@ def encode(source: str | os.PathLike[str], threshold: float | None = None,
     """
     ids, masks = masks_from_source(source, threshold)
     rows = encode_masks(ids, masks)
-    return submission_csv(order_by_ids(rows, ids_csv) if ids_csv else rows)
+    text = submission_csv(order_by_ids(rows, ids_csv) if ids_csv else rows)
+    if out is not None:
+        try:
+            write_text_atomic(out, text)
+        except OSError as exc:
+            raise fail(out, f"cannot write ({exc.strerror})") from None
+    return text
 
 
 def decode(csv_path: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> int:
@@ -162,7 +175,11 @@ def decode(csv_path: str | os.PathLike[str], out_dir: str | os.PathLike[str]) ->
         seen.add(row["id"])
         rle_decode(row["rle_mask"], where)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for where, row in rows:
-        Image.fromarray(rle_decode(row["rle_mask"], where) * 255).save(out_dir / f"{row['id']}.png")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for where, row in rows:
+            mask = rle_decode(row["rle_mask"], where)
+            Image.fromarray(mask * 255).save(out_dir / f"{row['id']}.png")
+    except OSError as exc:
+        raise fail(out_dir, f"cannot write ({exc.strerror})") from None
     return len(rows)

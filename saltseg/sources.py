@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from saltseg.datafile import IMAGE_SIZE, Dataset, file_sha256
-from saltseg.errors import fail
+from saltseg.errors import SaltsegError, fail
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_ENTRY_BYTES = 1 << 20  # a 101x101 PNG is a few kB; a larger entry is not one of ours
@@ -99,13 +99,18 @@ class ZipSource(Source):
             self._zip = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, OSError, ValueError) as exc:
             raise fail(path, f"corrupt or truncated zip archive ({exc})") from None
-        self._infos = {i.filename: i for i in self._zip.infolist() if not i.is_dir()}
-        if len(self._infos) != len([i for i in self._zip.infolist() if not i.is_dir()]):
-            raise fail(path, "duplicate entries in the archive")
-        for name in self._infos:
-            if _escapes(name):
-                raise fail(f"{path}:{name}", "entry path escapes the archive")
-        super().__init__(path, list(self._infos))
+        files = [info for info in self._zip.infolist() if not info.is_dir()]
+        self._infos = {info.filename: info for info in files}
+        try:
+            if len(self._infos) != len(files):
+                raise fail(path, "duplicate entries in the archive")
+            for name in self._infos:
+                if _escapes(name):
+                    raise fail(f"{path}:{name}", "entry path escapes the archive")
+            super().__init__(path, list(self._infos))
+        except SaltsegError:
+            self._zip.close()
+            raise
 
     def read(self, name: str) -> bytes:
         info = self._infos[name]
@@ -136,9 +141,12 @@ class FolderSource(Source):
 
     def read(self, name: str) -> bytes:
         file = self.path / name
-        if file.stat().st_size > MAX_ENTRY_BYTES:
-            raise fail(file, f"file of {file.stat().st_size} bytes is too large")
-        return file.read_bytes()
+        try:
+            if file.stat().st_size > MAX_ENTRY_BYTES:
+                raise fail(file, f"file of {file.stat().st_size} bytes is too large")
+            return file.read_bytes()
+        except OSError as exc:
+            raise fail(file, f"cannot read ({exc.strerror})") from None
 
     def sha256(self) -> str:
         digest = hashlib.sha256()
@@ -261,13 +269,13 @@ def read_csv(path: str | os.PathLike[str], columns: Sequence[str]
     if not path.is_file():
         raise fail(path, "no such file")
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             missing = [c for c in columns if c not in (reader.fieldnames or [])]
             if missing:
                 raise fail(path, f"no column {', '.join(missing)} in header {reader.fieldnames}")
             return [(f"{path}:{reader.line_num}", row) for row in reader]
-    except (UnicodeDecodeError, csv.Error) as exc:
+    except (UnicodeDecodeError, csv.Error, OSError) as exc:
         raise fail(path, f"not a readable CSV file ({exc})") from None
 
 

@@ -67,6 +67,11 @@ def test_default_output_and_force(tmp_path: Path, train_zip: Path, examples: Exa
     assert invoke("prepare", train_zip, "--force").exit_code == 0
 
 
+
+def test_output_folder_is_refused(tmp_path: Path, train_zip: Path) -> None:
+    assert_one_line_error(invoke("prepare", train_zip, "-o", tmp_path, "--force"), tmp_path, "folder")
+
+
 @pytest.mark.parametrize("prefix", ["", "train/"])
 def test_prepare_folder_and_extra_top_folder(tmp_path: Path, examples: Examples, prefix: str) -> None:
     entries = source_entries(examples, prefix=prefix)

@@ -133,6 +133,7 @@ def test_decode_writes_8bit_pngs(tmp_path: Path, examples: Examples) -> None:
 BAD_ROWS = {
     "odd count": "abc,1 2 3",
     "not numbers": "abc,1 x",
+    "huge number": "abc,1 99999999999999999999999",
     "start 0": "abc,0 2",
     "past the end": "abc,10200 3",
     "overlapping runs": "abc,5 10 8 2",
