@@ -6,6 +6,7 @@ exit code 2 here.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +16,9 @@ from typing import Annotated
 import click
 import typer
 
-from saltseg import __version__, prepare, rle
+from saltseg import __version__, predict, prepare, rle
+from saltseg import evaluate as evaluation
+from saltseg import threshold as thresholding
 from saltseg import train as training
 from saltseg.augment import Augment
 from saltseg.console import log, setup_logging
@@ -86,12 +89,18 @@ def prepare_cli(
 
 @app.command("rle", rich_help_panel="Data")
 def rle_cli(
-    source: Annotated[Path, typer.Argument(help="PNG masks (folder, zip), a .h5 file; with --decode a CSV.")],
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="PNG masks (folder, zip), a .h5 file, a run or ensemble directory; with --decode a CSV."
+        ),
+    ],
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="CSV, or folder.", show_default="stdout")
     ] = None,
     threshold: Annotated[
-        float | None, typer.Option(help="Probability cut.", show_default="0.5", min=0.0, max=1.0)
+        float | None,
+        typer.Option(help="Probability cut.", show_default="the run's, else 0.5", min=0.0, max=1.0),
     ] = None,
     ids: Annotated[Path | None, typer.Option("--ids", help="CSV whose id column orders the rows.")] = None,
     decode: Annotated[
@@ -139,6 +148,9 @@ def train_cli(
     batch_size: Annotated[int, _opt(OPTIM, "Images per step.")] = 32,
     lr: Annotated[float, _opt(OPTIM, "Adam learning rate.")] = 1e-3,
     loss: Annotated[str, _opt(OPTIM, "bce, bce+dice or lovasz.")] = "bce",
+    lovasz_from: Annotated[
+        float | None, _opt(OPTIM, "Switch to the Lovasz hinge after this fraction of the run (0..1).")
+    ] = None,
     monitor: Annotated[
         str, _opt(OPTIM, "val_loss or val_map: what best.pt and the decay follow.")
     ] = "val_loss",
@@ -163,6 +175,76 @@ def train_cli(
         f"best epoch {summary.best_epoch} of {summary.epochs_run}: val_loss {summary.best_val_loss:.4f}, "
         f"val_map {summary.best_val_map:.4f}; weights {summary.best_checkpoint} ({summary.stop_reason})"
     )
+
+
+RUNS_HELP = "Run directories, or an ensemble directory; several runs are averaged."
+ENSEMBLE_HELP = "Directory of the ensemble of several RUNS (created if new)."
+
+
+def _json_or_text(as_json: bool, obj: dict, text: str) -> None:
+    typer.echo(json.dumps(obj) if as_json else text)
+
+
+@app.command("predict", rich_help_panel="Model")
+def predict_cli(
+    runs: Annotated[list[Path], typer.Argument(help=RUNS_HELP, metavar="RUN...", show_default=False)],
+    source: Annotated[
+        Path, typer.Argument(help="Zip or folder of images, or an HDF5 file from prepare.", metavar="SOURCE")
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Predictions file.", show_default="RUN/predictions/<SOURCE stem>.h5"
+        ),
+    ] = None,
+    ensemble: Annotated[Path | None, _opt(DATA, ENSEMBLE_HELP)] = None,
+    masks: Annotated[
+        Path | None, _opt(DATA, "Also write 0/255 PNG masks here, cut at the run's threshold.")
+    ] = None,
+    tta: Annotated[bool, _opt(RUN, "Average with the horizontally flipped image's prediction.")] = True,
+    batch_size: Annotated[int, _opt(RUN, "Images per forward pass.")] = 64,
+    device: Annotated[str, _opt(RUN, "auto, cpu, cuda or cuda:N.")] = "auto",
+) -> None:
+    """Predict salt probabilities for every image of SOURCE; prints the predictions file."""
+    with reported_errors():
+        result = predict.predict(runs, source, out, ensemble, tta, batch_size, device, masks)
+    typer.echo(str(result.path))
+
+
+@app.command("threshold", rich_help_panel="Model")
+def threshold_cli(
+    runs: Annotated[list[Path], typer.Argument(help=RUNS_HELP, metavar="RUN...", show_default=False)],
+    data: Annotated[
+        Path | None, _opt(DATA, "Labelled HDF5 file, not config.json's.")
+    ] = None,
+    ensemble: Annotated[Path | None, _opt(DATA, ENSEMBLE_HELP)] = None,
+    tta: Annotated[bool, _opt(RUN, "Average with the horizontally flipped image's prediction.")] = True,
+    batch_size: Annotated[int, _opt(RUN, "Images per forward pass.")] = 64,
+    device: Annotated[str, _opt(RUN, "auto, cpu, cuda or cuda:N.")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
+) -> None:
+    """Choose the threshold and minimum area on the validation images (out-of-fold for several runs)."""
+    with reported_errors():
+        result = thresholding.threshold(runs, data, ensemble, tta, batch_size, device)
+    _json_or_text(as_json, result.as_dict(), thresholding.summary_table(result))
+
+
+@app.command("evaluate", rich_help_panel="Model")
+def evaluate_cli(
+    runs: Annotated[list[Path], typer.Argument(help=RUNS_HELP, metavar="RUN...", show_default=False)],
+    data: Annotated[
+        Path, typer.Argument(help="Labelled data: HDF5 with masks, or zip of images and masks.", metavar="DATA")
+    ],
+    ensemble: Annotated[Path | None, _opt(DATA, ENSEMBLE_HELP)] = None,
+    tta: Annotated[bool, _opt(RUN, "Average with the horizontally flipped image's prediction.")] = True,
+    batch_size: Annotated[int, _opt(RUN, "Images per forward pass.")] = 64,
+    device: Annotated[str, _opt(RUN, "auto, cpu, cuda or cuda:N.")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
+) -> None:
+    """Score predictions on labelled DATA as the competition would, cut as rle cuts them."""
+    with reported_errors():
+        result = evaluation.evaluate(runs, data, ensemble, tta, batch_size, device)
+    _json_or_text(as_json, result.as_dict(), result.summary())
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -20,6 +21,18 @@ stderr = Console(stderr=True)
 log = logging.getLogger("saltseg")
 
 
+class _StderrHandler(logging.StreamHandler):
+    """A stream handler that writes to whatever ``sys.stderr`` is at the time of each record."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
+
+
 def setup_logging(verbose: bool = False) -> None:
     """Send saltseg's log records to stderr (rich formatting when it is a terminal)."""
     if any(getattr(h, "_saltseg_console", False) for h in log.handlers):
@@ -28,7 +41,7 @@ def setup_logging(verbose: bool = False) -> None:
     if stderr.is_terminal:
         handler = RichHandler(console=stderr, show_path=False, show_time=False)
     else:
-        handler = logging.StreamHandler()
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
     handler._saltseg_console = True  # type: ignore[attr-defined]
     log.addHandler(handler)

@@ -65,6 +65,7 @@ class TrainOptions:
     encoder_weights: str = "none"
     fit: Fit = Fit.reflect
     loss: str = "bce"
+    lovasz_from: float | None = None
     monitor: str = "val_loss"
     val_fraction: float = 0.2
     folds: int = 1
@@ -132,6 +133,8 @@ def check_options(opts: TrainOptions) -> None:
         raise SaltsegError(f"--budget must be positive, got {opts.budget:g} seconds")
     if opts.loss not in LOSSES:
         raise SaltsegError(f"unknown loss '{opts.loss}'; choose one of: {', '.join(LOSSES)}")
+    if opts.lovasz_from is not None and not 0 <= opts.lovasz_from <= 1:
+        raise SaltsegError(f"--lovasz-from must be a fraction in [0, 1], got {opts.lovasz_from}")
     if opts.monitor not in ("val_loss", "val_map"):
         raise SaltsegError(f"unknown monitor '{opts.monitor}'; choose val_loss or val_map")
     if opts.arch not in ARCHITECTURES:

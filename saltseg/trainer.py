@@ -19,7 +19,7 @@ from saltseg.datafile import Dataset
 from saltseg.device import Precision, autocast
 from saltseg.engine import predict_logits, train_steps
 from saltseg.errors import SaltsegError
-from saltseg.losses import LOSSES
+from saltseg.losses import LOSSES, Loss, lovasz_hinge
 from saltseg.metric import competition_score, iou_per_image
 from saltseg.models import build_model
 from saltseg.plots import plot_curves
@@ -100,6 +100,7 @@ class Trainer:
     def _run_epoch(self, epoch: int) -> None:
         start = time.monotonic()
         self._seconds_before = self.seconds
+        self.loss_fn = self._epoch_loss(epoch)
         gen = torch.Generator().manual_seed(self.config["seed"] * 100_003 + epoch)
         torch.manual_seed(int(torch.randint(2**62, (1,), generator=gen)))
         batches = self._rank_batches(torch.randperm(len(self.train_images), generator=gen))
@@ -149,19 +150,36 @@ class Trainer:
                 bar.update(task, advance=1, status=f"loss {loss:.4f}  {rate:.0f} img/s")
 
             return train_steps(
-                self.net, self.train_images, self.train_masks, batches, self.optimizer, self.loss_fn,
-                self.precision, self.config["augment"], gen, self.config["fit"], before, after,
+                self.net,
+                self.train_images,
+                self.train_masks,
+                batches,
+                self.optimizer,
+                self.loss_fn,
+                self.precision,
+                self.config["augment"],
+                gen,
+                self.config["fit"],
+                before,
+                after,
             )
 
+    def _planned_epochs(self) -> float:
+        """Return how many epochs the run is expected to reach (the cap, or what the budget allows)."""
+        epoch_s, cap = self._epoch_seconds(), self.config["epochs"]
+        if self.config.get("budget") is None or epoch_s is None:
+            return float(cap)
+        return planned_epochs(self.config["budget"], self._seconds_before, epoch_s, self.epoch, cap)
+
+    def _epoch_loss(self, epoch: int) -> Loss:
+        """Return the epoch's loss: the chosen one, then the Lovasz hinge from ``lovasz_from`` of the run."""
+        start = self.config.get("lovasz_from")
+        if start is not None and epoch - 1 >= start * self._planned_epochs():
+            return lovasz_hinge
+        return LOSSES[self.config["loss"]]
+
     def _set_budget_lr(self, epoch: int, step: int, steps: int) -> None:
-        epoch_s = self._epoch_seconds()
-        done = epoch - 1
-        total = (
-            planned_epochs(self.config["budget"], self._seconds_before, epoch_s, done, self.config["epochs"])
-            if epoch_s
-            else float(self.config["epochs"])
-        )
-        lr = budget_lr(self.config["lr"], done + step / max(steps, 1), total)
+        lr = budget_lr(self.config["lr"], epoch - 1 + step / max(steps, 1), self._planned_epochs())
         for group in self.optimizer.param_groups:
             group["lr"] = lr
 
@@ -195,16 +213,19 @@ class Trainer:
         plot_curves(self.rows, self.run.curves_path)
 
     def _save_last(self) -> None:
-        save_checkpoint(self.run.last_checkpoint, {
-            "epoch": self.epoch,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict() if self.scheduler else {},
-            "stopper": self.stopper.state_dict(),
-            "rows": self.rows,
-            "seconds": self.seconds,
-            "torch_rng": torch.get_rng_state(),
-        })
+        save_checkpoint(
+            self.run.last_checkpoint,
+            {
+                "epoch": self.epoch,
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict() if self.scheduler else {},
+                "stopper": self.stopper.state_dict(),
+                "rows": self.rows,
+                "seconds": self.seconds,
+                "torch_rng": torch.get_rng_state(),
+            },
+        )
 
     def _restore(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
@@ -224,6 +245,14 @@ class Trainer:
         cut = f" (cut at step {steps}/{planned} by the budget)" if steps < planned else ""
         log.info(
             "epoch %d%s  train_loss %.4f  val_loss %.4f  val_iou %.3f  val_map %.3f  lr %.2g  %.0fs%s%s",
-            row["epoch"], of, row["train_loss"], row["val_loss"], row["val_iou"], row["val_map"],
-            row["lr"], row["seconds"], "  *best" if improved else "", cut,
+            row["epoch"],
+            of,
+            row["train_loss"],
+            row["val_loss"],
+            row["val_iou"],
+            row["val_map"],
+            row["lr"],
+            row["seconds"],
+            "  *best" if improved else "",
+            cut,
         )

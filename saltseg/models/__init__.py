@@ -8,6 +8,7 @@ from typing import Any
 from torch import nn
 
 from saltseg.errors import SaltsegError
+from saltseg.models.resunet import ResUNet
 from saltseg.models.smp_unet import build_smp_unet
 from saltseg.models.unet import SeedUNet
 
@@ -20,6 +21,10 @@ def _seed_unet(config: dict[str, Any], load_weights: bool) -> nn.Module:
     )
 
 
+def _resunet(config: dict[str, Any], load_weights: bool) -> nn.Module:
+    return ResUNet(start_filters=config["start_filters"], dropout=config["dropout"])
+
+
 def _smp_unet(config: dict[str, Any], load_weights: bool) -> nn.Module:
     weights = config["encoder_weights"] if load_weights else None
     return build_smp_unet(config["encoder"], weights)
@@ -27,6 +32,7 @@ def _smp_unet(config: dict[str, Any], load_weights: bool) -> nn.Module:
 
 ARCHITECTURES: dict[str, Callable[[dict[str, Any], bool], nn.Module]] = {
     "unet": _seed_unet,
+    "resunet": _resunet,
     "smp-unet": _smp_unet,
 }
 

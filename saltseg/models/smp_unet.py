@@ -1,10 +1,12 @@
-"""A segmentation-models-pytorch Unet, with encoder weights from a local file."""
+"""A segmentation-models-pytorch Unet, with encoder weights from a local file.
+
+smp (and timm under it) is imported only when an smp model is asked for: it takes seconds.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import segmentation_models_pytorch as smp
 import torch
 from torch import nn
 
@@ -13,6 +15,8 @@ from saltseg.errors import SaltsegError, fail
 
 def check_encoder_name(name: str) -> None:
     """Raise unless smp knows the encoder ``name`` (its own names, or ``tu-<timm name>``)."""
+    import segmentation_models_pytorch as smp
+
     if name in smp.encoders.get_encoder_names() or name.startswith("tu-"):
         return
     known = ", ".join(smp.encoders.get_encoder_names()[:12])
@@ -27,6 +31,8 @@ def build_smp_unet(encoder: str, encoder_weights: str | None = None) -> nn.Modul
         encoder_weights: ``None``/``"none"`` (random), or the path of a local weights file.
             ``"imagenet"`` needs a download, which saltseg does not do: it fails at once.
     """
+    import segmentation_models_pytorch as smp
+
     check_encoder_name(encoder)
     if encoder_weights == "imagenet":
         raise SaltsegError(

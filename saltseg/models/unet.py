@@ -47,9 +47,7 @@ class SeedUNet(nn.Module):
         self.upsample = nn.ModuleList(
             nn.ConvTranspose2d(cin, cout, 2, stride=2) for cin, cout in pairwise(ups)
         )
-        self.decoder = nn.ModuleList(
-            conv_block(2 * cout, cout, batch_norm, dropout) for cout in ups[1:]
-        )
+        self.decoder = nn.ModuleList(conv_block(2 * cout, cout, batch_norm, dropout) for cout in ups[1:])
         self.head = nn.Conv2d(widths[0], 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
