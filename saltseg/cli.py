@@ -233,7 +233,8 @@ def threshold_cli(
 def evaluate_cli(
     runs: Annotated[list[Path], typer.Argument(help=RUNS_HELP, metavar="RUN...", show_default=False)],
     data: Annotated[
-        Path, typer.Argument(help="Labelled data: HDF5 with masks, or zip of images and masks.", metavar="DATA")
+        Path, typer.Argument(help="Labelled data: HDF5 with masks, or zip of images and masks.",
+                             metavar="DATA")
     ],
     ensemble: Annotated[Path | None, _opt(DATA, ENSEMBLE_HELP)] = None,
     tta: Annotated[bool, _opt(RUN, "Average with the horizontally flipped image's prediction.")] = True,

@@ -23,7 +23,9 @@ from saltseg.atomic import write_text_atomic
 from saltseg.console import log
 from saltseg.datafile import IMAGE_SIZE, is_hdf5, read_dataset, read_predictions
 from saltseg.errors import fail
+from saltseg.rundir import RunDir
 from saltseg.sources import read_csv, read_masks
+from saltseg.sweep import apply_cut
 
 COLUMNS = ("id", "rle_mask")
 DEFAULT_THRESHOLD = 0.5
@@ -84,26 +86,49 @@ def rle_decode(rle: str, where: str, shape: tuple[int, int] = (IMAGE_SIZE, IMAGE
 
 def masks_from_source(path: str | os.PathLike[str], threshold: float | None = None
                       ) -> tuple[list[str], np.ndarray]:
-    """Read masks from a folder or zip of PNGs, a prepared data file or a predictions file.
+    """Read masks from PNGs (folder, zip), a prepared data file, predictions, or a run directory.
 
     Args:
-        path: the source; a predictions file's probabilities are cut at ``threshold``.
-        threshold: salt where probability > threshold (default 0.5); ignored for masks.
+        path: the source. A run or ensemble directory stands for its newest predictions file.
+            Probabilities are cut by :func:`saltseg.sweep.apply_cut`: at ``threshold`` if given
+            (no area rule), else at the threshold and minimum area of the run the predictions
+            sit in (its threshold.json), else at 0.5.
+        threshold: probability cut; ignored for masks.
 
     Returns:
         ids and masks (N, 101, 101), nonzero = salt.
     """
+    if _is_home(path):
+        newest = RunDir(path).newest_prediction()
+        if newest is None:
+            raise fail(path, "has no predictions yet; run 'saltseg predict' on it first")
+        log.info("encoding %s", newest)
+        path = newest
     if not is_hdf5(path):
         return read_masks(path)
     with h5py.File(path, "r") as f:
         has_probs = "probs" in f
     if has_probs:
         preds = read_predictions(path)
-        return preds.ids, preds.probs > (DEFAULT_THRESHOLD if threshold is None else threshold)
+        return preds.ids, apply_cut(preds.probs, *_cut(Path(path), threshold))
     data = read_dataset(path)
     if data.masks is None:
         raise fail(path, "has no masks (an unlabelled data set)")
     return data.ids, data.masks
+
+
+def _is_home(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a run or ensemble directory (not a folder of PNG masks)."""
+    run = RunDir(path)
+    return run.root.is_dir() and (run.config_path.exists() or run.holds_ensemble())
+
+
+def _cut(predictions: Path, threshold: float | None) -> tuple[float, int]:
+    """Return (threshold, min_area) for a predictions file: given, else its run's, else 0.5."""
+    if threshold is not None:
+        return threshold, 0
+    home = predictions.resolve().parent.parent
+    return RunDir(home).read_cut() if _is_home(home) else (DEFAULT_THRESHOLD, 0)
 
 
 def order_by_ids(rows: Rows, ids_csv: str | os.PathLike[str]) -> Rows:

@@ -14,7 +14,20 @@
       threshold.json         chosen threshold and minimum area
       threshold.png          score against threshold
       predictions/<name>.h5  probabilities for a source (written by ``predict``)
-      eval/<name>/           per_image.csv and overlays.png (written by ``evaluate``)
+      eval/<name>/           per_image.csv, overlays.png and probs.h5 (written by ``evaluate``)
+
+An ensemble (several runs whose probabilities are averaged, e.g. the K folds of ``--folds K``)
+lives in a directory of its own, created by the first command given ``--ensemble ENS``::
+
+    ENS/
+      ensemble.json          {"runs": [member run directories, relative to ENS], ...}
+      threshold.json         one threshold and minimum area from the members' out-of-fold
+      threshold.png          validation probabilities (each member keeps its own val_probs.h5)
+      predictions/<name>.h5  averaged probabilities
+      eval/<name>/           as for a run
+
+Commands given ENS alone use its members; ``rle ENS`` cuts its newest predictions with its
+threshold.json, exactly as for a run.
 """
 
 from __future__ import annotations
@@ -30,6 +43,8 @@ import torch
 from saltseg.atomic import atomic_path, write_text_atomic
 from saltseg.errors import fail
 
+DEFAULT_CUT = (0.5, 0)
+"""Threshold and minimum area before ``threshold`` has chosen them."""
 METRIC_COLUMNS = ("epoch", "train_loss", "val_loss", "val_iou", "val_map", "lr", "seconds")
 
 
@@ -51,6 +66,7 @@ class RunDir:
     threshold_path = property(lambda self: self.root / "threshold.json")
     threshold_plot_path = property(lambda self: self.root / "threshold.png")
     predictions_dir = property(lambda self: self.root / "predictions")
+    ensemble_path = property(lambda self: self.root / "ensemble.json")
 
     def prediction_path(self, name: str) -> Path:
         """Return where predictions for the source called ``name`` are written."""
@@ -59,6 +75,35 @@ class RunDir:
     def eval_dir(self, name: str) -> Path:
         """Return the folder of ``evaluate``'s outputs for the data called ``name``."""
         return self.root / "eval" / name
+
+    def eval_table_path(self, name: str) -> Path:
+        """Return the per-image scores CSV of ``evaluate`` on the data called ``name``."""
+        return self.eval_dir(name) / "per_image.csv"
+
+    def eval_probs_path(self, name: str) -> Path:
+        """Return where ``evaluate`` keeps the probabilities it predicted for the data called ``name``."""
+        return self.eval_dir(name) / "probs.h5"
+
+    def eval_overlays_path(self, name: str) -> Path:
+        """Return the worst/best cases figure of ``evaluate`` on the data called ``name``."""
+        return self.eval_dir(name) / "overlays.png"
+
+    def newest_prediction(self) -> Path | None:
+        """Return the most recently written predictions file, or None when there is none."""
+        files = [p for p in self.predictions_dir.glob("*.h5") if not p.name.startswith(".")]
+        return max(files, key=lambda p: p.stat().st_mtime_ns, default=None)
+
+    def holds_ensemble(self) -> bool:
+        """Whether this folder is an ensemble directory (it has ensemble.json)."""
+        return self.ensemble_path.exists()
+
+    def read_ensemble(self) -> dict[str, Any]:
+        """Return ensemble.json ({'runs': [paths relative to the ensemble directory], ...})."""
+        return _read_json(self.ensemble_path, "no ensemble.json: not an ensemble directory")
+
+    def write_ensemble(self, ensemble: dict[str, Any]) -> None:
+        """Write ensemble.json atomically."""
+        _write_json(self.ensemble_path, ensemble)
 
     def holds_run(self) -> bool:
         """Whether a run was started here (config or checkpoint present)."""
@@ -85,6 +130,13 @@ class RunDir:
         if not self.threshold_path.exists():
             return None
         return _read_json(self.threshold_path, "")
+
+    def read_cut(self) -> tuple[float, int]:
+        """Return the (threshold, min_area) probabilities are cut at: threshold.json's, else (0.5, 0)."""
+        chosen = self.read_threshold()
+        if chosen is None:
+            return DEFAULT_CUT
+        return float(chosen["threshold"]), int(chosen["min_area"])
 
     def write_threshold(self, choice: dict[str, Any]) -> None:
         """Write threshold.json atomically."""
