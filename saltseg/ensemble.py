@@ -90,7 +90,7 @@ def _members(run: RunDir) -> list[RunDir]:
     runs = run.read_ensemble().get("runs")
     if not isinstance(runs, list) or not runs:
         raise fail(run.ensemble_path, "lists no runs")
-    return [RunDir(run.root / r) for r in runs]
+    return [RunDir(os.path.normpath(run.root / r)) for r in runs]
 
 
 def _ensemble_home(home: RunDir, members: list[RunDir]) -> Models:

@@ -102,7 +102,7 @@ def masks_from_source(path: str | os.PathLike[str], threshold: float | None = No
         newest = RunDir(path).newest_prediction()
         if newest is None:
             raise fail(path, "has no predictions yet; run 'saltseg predict' on it first")
-        log.info("encoding %s", newest)
+        log.debug("encoding %s", newest)
         path = newest
     if not is_hdf5(path):
         return read_masks(path)
