@@ -56,6 +56,7 @@ class Trainer:
         self.train_images, self.train_masks = self._on_device(data, train_rows)
         self.val_images, self.val_masks = self._on_device(data, val_rows)
         resuming = run.last_checkpoint.exists()
+        torch.manual_seed(config["seed"])
         self.model = build_model(config, load_encoder_weights=not resuming)
         self.model.to(device, memory_format=torch.channels_last)
         self.net: nn.Module = DistributedDataParallel(self.model) if ranks.world > 1 else self.model

@@ -40,3 +40,26 @@ def train_zip(tmp_path: Path, examples: dict[str, tuple[np.ndarray, np.ndarray]]
     """A small train.zip with the real quirks, holding ``examples``."""
     return write_zip(tmp_path / "train.zip", source_entries(examples))
 
+
+
+@pytest.fixture(scope="session")
+def real_train_h5(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The competition's train.zip prepared once per session."""
+    from saltseg.prepare import prepare
+
+    out = tmp_path_factory.mktemp("prepared") / "train.h5"
+    prepare(shared_data / "train.zip", out, None, False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_h5(real_train_h5: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """96 real labelled images (the first ids of train.zip) in a data file of their own."""
+    from saltseg.datafile import Dataset, read_dataset, write_dataset
+
+    data = read_dataset(real_train_h5)
+    n = 96
+    out = tmp_path_factory.mktemp("tiny") / "tiny.h5"
+    assert data.masks is not None
+    write_dataset(out, Dataset(data.ids[:n], data.images[:n], data.masks[:n], None, {"source": "tiny"}))
+    return out

@@ -1,0 +1,257 @@
+"""`saltseg train` end to end on a few dozen real images: run files, resume, errors, DDP, budget."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import assert_one_line_error, invoke
+from PIL import Image
+
+from saltseg.datafile import Dataset, read_dataset, write_dataset
+from saltseg.models import build_model
+from saltseg.rundir import METRIC_COLUMNS, RunDir, load_checkpoint
+
+TINY = ("--start-filters", "4", "--batch-size", "8", "--lr", "0.003", "--batch-norm")
+
+
+def train_args(data: Path, run: Path, *extra: object) -> list[object]:
+    """Arguments of a tiny, fast training of the seed UNet."""
+    return ["train", "--data", data, "--run", run, *TINY, *extra]
+
+
+def metrics(run: Path) -> list[dict[str, str]]:
+    """Rows of the run's metrics.csv."""
+    with open(run / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_h5: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny seed UNet trained for 3 epochs, uninterrupted (the reference for resume tests)."""
+    run = tmp_path_factory.mktemp("runs") / "reference"
+    result = invoke(*train_args(tiny_h5, run, "--epochs", "3"))
+    assert result.exit_code == 0, result.output
+    return run
+
+
+def test_loss_falls_and_every_run_file_is_written(trained: Path, tiny_h5: Path) -> None:
+    rows = metrics(trained)
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert tuple(rows[0]) == METRIC_COLUMNS
+    assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
+    config = json.loads((trained / "config.json").read_text())
+    assert config["arch"] == "unet" and config["start_filters"] == 4 and config["batch_size"] == 8
+    assert len(config["data_sha256"]) == 64 and config["versions"]["torch"] == torch.__version__
+    split = json.loads((trained / "split.json").read_text())
+    ids = read_dataset(tiny_h5).ids
+    assert sorted(split["train"] + split["val"]) == sorted(ids) and not set(split["train"]) & set(
+        split["val"]
+    )
+    last = load_checkpoint(trained / "checkpoints" / "last.pt")
+    assert last["epoch"] == 3 and {"model", "optimizer", "scheduler", "stopper", "torch_rng"} <= set(last)
+    best = load_checkpoint(trained / "checkpoints" / "best.pt")
+    best_row = min(rows, key=lambda r: float(r["val_loss"]))
+    assert best["epoch"] == int(best_row["epoch"])
+    assert Image.open(trained / "curves.png").size[0] > 100
+    assert (trained / "train.log").read_text().count("epoch ") >= 3
+    assert not list(trained.rglob("*.tmp"))
+
+
+def test_config_alone_rebuilds_the_model(trained: Path) -> None:
+    config = RunDir(trained).read_config()
+    model = build_model(config)
+    model.load_state_dict(load_checkpoint(trained / "checkpoints" / "best.pt")["model"])
+    out = model.eval()(torch.zeros(2, 1, 128, 128))
+    assert out.shape == (2, 1, 128, 128)
+
+
+def test_existing_run_is_refused_without_resume_or_force(trained: Path, tiny_h5: Path) -> None:
+    result = invoke(*train_args(tiny_h5, trained, "--epochs", "1"))
+    assert_one_line_error(result, trained, "--resume")
+
+
+def test_resume_with_a_conflicting_option_is_refused(trained: Path, tiny_h5: Path) -> None:
+    result = invoke("train", "--data", tiny_h5, "--run", trained, "--resume", "--lr", "0.1")
+    assert_one_line_error(result, "--lr")
+
+
+def test_resume_with_nothing_to_resume_is_refused(tmp_path: Path, tiny_h5: Path) -> None:
+    result = invoke(*train_args(tiny_h5, tmp_path / "new", "--resume"))
+    assert_one_line_error(result, "nothing to resume")
+    assert not (tmp_path / "new" / "config.json").exists()
+
+
+def _train_process(data: Path, run: Path, *extra: str) -> subprocess.Popen[str]:
+    args = [sys.executable, "-m", "saltseg", *map(str, train_args(data, run, "--epochs", "3", *extra))]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_epochs(run: Path, n: int, proc: subprocess.Popen[str], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (run / "metrics.csv").exists() and len(metrics(run)) >= n:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"no {n} epochs in {run} (exit {proc.poll()})")
+
+
+def _loss_columns(run: Path) -> list[tuple[str, str]]:
+    return [(r["train_loss"], r["val_loss"]) for r in metrics(run)]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
+def test_interrupted_then_resumed_matches_an_uninterrupted_run(
+    sig: signal.Signals, trained: Path, tiny_h5: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "interrupted"
+    proc = _train_process(tiny_h5, run)
+    _wait_for_epochs(run, 1, proc)
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=60)
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130, stderr
+        assert "--resume" in stderr.strip().splitlines()[-1] and "Traceback" not in stderr
+    assert len(metrics(run)) < 3
+    result = invoke("train", "--data", tiny_h5, "--run", run, "--resume")
+    assert result.exit_code == 0, result.output
+    assert _loss_columns(run) == _loss_columns(trained)
+
+
+def _state_dict_file(path: Path) -> Path:
+    """Write an 'ImageNet-like' resnet18 state dict: 3-channel first convolution and a classifier."""
+    from saltseg.models.smp_unet import build_smp_unet
+
+    encoder = build_smp_unet("resnet18").encoder
+    torch.manual_seed(1)
+    state = {k: torch.randn_like(v) if v.is_floating_point() else v for k, v in encoder.state_dict().items()}
+    state["conv1.weight"] = torch.randn(64, 3, 7, 7)
+    state["fc.weight"], state["fc.bias"] = torch.randn(1000, 512), torch.randn(1000)
+    torch.save(state, path)
+    return path
+
+
+def test_smp_unet_starts_from_a_local_weights_file(tiny_h5: Path, tmp_path: Path) -> None:
+    weights = _state_dict_file(tmp_path / "resnet18.pth")
+    run = tmp_path / "smp"
+    result = invoke(
+        "train",
+        "--data",
+        tiny_h5,
+        "--run",
+        run,
+        "--arch",
+        "smp-unet",
+        "--encoder",
+        "resnet18",
+        "--encoder-weights",
+        weights,
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+    )
+    assert result.exit_code == 0, result.output
+    from saltseg.models.smp_unet import build_smp_unet
+
+    loaded = build_smp_unet("resnet18", str(weights)).encoder.state_dict()
+    saved = torch.load(weights, weights_only=True)
+    assert torch.equal(loaded["conv1.weight"], saved["conv1.weight"].sum(dim=1, keepdim=True))
+    assert torch.equal(loaded["layer4.1.bn2.weight"], saved["layer4.1.bn2.weight"])
+    assert RunDir(run).read_config()["encoder_weights"] == str(weights)
+
+
+def test_imagenet_weights_fail_at_once_naming_the_path_alternative(tiny_h5: Path, tmp_path: Path) -> None:
+    result = invoke(
+        "train",
+        "--data",
+        tiny_h5,
+        "--run",
+        tmp_path / "r",
+        "--arch",
+        "smp-unet",
+        "--encoder-weights",
+        "imagenet",
+    )
+    assert_one_line_error(result, "--encoder-weights PATH")
+
+
+def _unlabelled(tiny_h5: Path, path: Path) -> Path:
+    data = read_dataset(tiny_h5)
+    write_dataset(path, Dataset(data.ids, data.images))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (("--epochs", "0"), "--epochs"),
+        (("--arch", "smp-unet", "--encoder", "resnet999"), "resnet999"),
+        (("--device", "cuda:7"), "cuda:7"),
+        (("--loss", "focal"), "focal"),
+        (("--budget", "soon"), "soon"),
+    ],
+)
+def test_bad_options_exit_2_with_one_line(
+    extra: tuple[str, ...], named: str, tiny_h5: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "r"
+    result = invoke("train", "--data", tiny_h5, "--run", run, *extra)
+    if "--budget" in extra:  # typer reports bad parameter values itself (usage + message)
+        assert result.exit_code == 2 and named in result.stderr
+    else:
+        assert_one_line_error(result, named)
+    assert not run.exists() or not any(run.iterdir())
+
+
+def test_missing_and_unlabelled_data_files_exit_2(tiny_h5: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "nope.h5"
+    assert_one_line_error(invoke("train", "--data", missing, "--run", tmp_path / "a"), missing)
+    unlabelled = _unlabelled(tiny_h5, tmp_path / "test.h5")
+    assert_one_line_error(invoke("train", "--data", unlabelled, "--run", tmp_path / "b"), unlabelled, "masks")
+
+
+def test_two_process_gloo_training_completes_an_epoch(tiny_h5: Path, tmp_path: Path) -> None:
+    run = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "saltseg",
+        *map(str, train_args(tiny_h5, run, "--epochs", "1", "--device", "cpu")),
+    ]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=240, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len(metrics(run)) == 1
+    assert (run / "checkpoints" / "best.pt").exists()
+    assert done.stdout.count("best epoch 1") == 2  # each rank reports; only rank 0 wrote files
+    assert (run / "train.log").read_text().count("epoch 1") == 1
+
+
+def test_budget_stops_in_time_and_leaves_a_complete_run(tiny_h5: Path, tmp_path: Path) -> None:
+    run = tmp_path / "budget"
+    started = time.monotonic()
+    result = invoke(*train_args(tiny_h5, run, "--budget", "6s"))
+    assert result.exit_code == 0, result.output
+    rows = metrics(run)
+    assert sum(float(r["seconds"]) for r in rows) <= 6.5
+    assert time.monotonic() - started < 30
+    assert "budget" in result.stdout and (run / "checkpoints" / "best.pt").exists()
+    config = RunDir(run).read_config()
+    assert config["schedule"] == "budget" and config["budget"] == 6.0
+    lrs = [float(r["lr"]) for r in rows]
+    assert len(lrs) >= 3 and all(a >= b for a, b in pairwise(lrs[1:]))
+    assert lrs[-1] < 0.5 * 1e-3
