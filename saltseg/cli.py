@@ -30,6 +30,9 @@ from saltseg.shapes import Fit
 DATA, MODEL, OPTIM, RUN = "Data", "Model", "Optimisation", "Run"
 
 
+_TRAIN = training.TrainOptions()
+
+
 def _opt(panel: str, help_text: str) -> typer.models.OptionInfo:
     return typer.Option(help=help_text, rich_help_panel=panel)
 
@@ -131,37 +134,43 @@ def _duration(text: str | None) -> float | None:
 @app.command("train", rich_help_panel="Model")
 def train_cli(
     ctx: typer.Context,
-    data: Annotated[Path, _opt(DATA, "Labelled HDF5 file from prepare.")] = Path("train.h5"),
-    run: Annotated[Path, _opt(DATA, "Run directory to write.")] = Path("run"),
-    val_fraction: Annotated[float, _opt(DATA, "Validation share, stratified by coverage.")] = 0.2,
-    folds: Annotated[int, _opt(DATA, "K of K-fold cross-validation (1: one split).")] = 1,
-    fold: Annotated[int, _opt(DATA, "The fold that validates, 0..K-1.")] = 0,
-    arch: Annotated[str, _opt(MODEL, "unet or smp-unet.")] = "unet",
-    start_filters: Annotated[int, _opt(MODEL, "unet: filters of the top level.")] = 16,
-    batch_norm: Annotated[bool, _opt(MODEL, "unet: batch norm after convolutions.")] = False,
-    dropout: Annotated[float, _opt(MODEL, "unet: dropout rate.")] = 0.0,
-    encoder: Annotated[str, _opt(MODEL, "smp-unet: encoder name.")] = "resnet34",
-    encoder_weights: Annotated[str, _opt(MODEL, "smp-unet: none, imagenet or a local PATH.")] = "none",
-    fit: Annotated[Fit, _opt(MODEL, "101 to 128 by reflect padding or resizing.")] = Fit.reflect,
-    epochs: Annotated[int | None, _opt(OPTIM, "Most epochs (50 by default; no cap with --budget).")] = None,
+    data: Annotated[Path, _opt(DATA, "Labelled HDF5 file from prepare.")] = _TRAIN.data,
+    run: Annotated[Path, _opt(DATA, "Run directory to write.")] = _TRAIN.run,
+    val_fraction: Annotated[
+        float, _opt(DATA, "Validation share, stratified by coverage.")
+    ] = _TRAIN.val_fraction,
+    folds: Annotated[int, _opt(DATA, "K of K-fold cross-validation (1: one split).")] = _TRAIN.folds,
+    fold: Annotated[int, _opt(DATA, "The fold that validates, 0..K-1.")] = _TRAIN.fold,
+    arch: Annotated[str, _opt(MODEL, "resunet, unet (the seed's) or smp-unet.")] = _TRAIN.arch,
+    start_filters: Annotated[int, _opt(MODEL, "unet: filters of the top level.")] = _TRAIN.start_filters,
+    batch_norm: Annotated[bool, _opt(MODEL, "unet: batch norm after convolutions.")] = _TRAIN.batch_norm,
+    dropout: Annotated[float, _opt(MODEL, "unet: dropout rate.")] = _TRAIN.dropout,
+    encoder: Annotated[str, _opt(MODEL, "smp-unet: encoder name.")] = _TRAIN.encoder,
+    encoder_weights: Annotated[
+        str, _opt(MODEL, "smp-unet: none, imagenet or a local PATH.")
+    ] = _TRAIN.encoder_weights,
+    fit: Annotated[Fit, _opt(MODEL, "101 to 128 by reflect padding or resizing.")] = _TRAIN.fit,
+    epochs: Annotated[
+        int | None, _opt(OPTIM, "Most epochs (50 by default; no cap with --budget).")
+    ] = _TRAIN.epochs,
     budget: Annotated[str | None, _opt(OPTIM, "Time budget of the whole run: 90s, 45m, 2h.")] = None,
-    batch_size: Annotated[int, _opt(OPTIM, "Images per step.")] = 32,
-    lr: Annotated[float, _opt(OPTIM, "Adam learning rate.")] = 1e-3,
-    loss: Annotated[str, _opt(OPTIM, "bce, bce+dice or lovasz.")] = "bce",
+    batch_size: Annotated[int, _opt(OPTIM, "Images per step.")] = _TRAIN.batch_size,
+    lr: Annotated[float, _opt(OPTIM, "Adam learning rate.")] = _TRAIN.lr,
+    loss: Annotated[str, _opt(OPTIM, "bce, bce+dice or lovasz.")] = _TRAIN.loss,
     lovasz_from: Annotated[
-        float | None, _opt(OPTIM, "Switch to the Lovasz hinge after this fraction of the run (0..1).")
-    ] = None,
+        float | None, _opt(OPTIM, "Switch to the Lovasz hinge after this fraction of the run (1: never).")
+    ] = _TRAIN.lovasz_from,
     monitor: Annotated[
         str, _opt(OPTIM, "val_loss or val_map: what best.pt and the decay follow.")
-    ] = "val_loss",
+    ] = _TRAIN.monitor,
     augment: Annotated[
         Augment, _opt(OPTIM, "none, flip, or full (flip, shift, scale, brightness).")
-    ] = Augment.flip,
-    seed: Annotated[int, _opt(OPTIM, "Seed of the split and the training.")] = 0,
-    device: Annotated[str, _opt(RUN, "auto, cpu, cuda or cuda:N.")] = "auto",
-    precision: Annotated[Precision, _opt(RUN, "auto: bf16 where the hardware has it.")] = Precision.auto,
-    resume: Annotated[bool, _opt(RUN, "Continue the run from checkpoints/last.pt.")] = False,
-    force: Annotated[bool, _opt(RUN, "Replace a run already in RUN.")] = False,
+    ] = _TRAIN.augment,
+    seed: Annotated[int, _opt(OPTIM, "Seed of the split and the training.")] = _TRAIN.seed,
+    device: Annotated[str, _opt(RUN, "auto, cpu, cuda or cuda:N.")] = _TRAIN.device,
+    precision: Annotated[Precision, _opt(RUN, "auto: bf16 where the hardware has it.")] = _TRAIN.precision,
+    resume: Annotated[bool, _opt(RUN, "Continue the run from checkpoints/last.pt.")] = _TRAIN.resume,
+    force: Annotated[bool, _opt(RUN, "Replace a run already in RUN.")] = _TRAIN.force,
 ) -> None:
     """Train a UNet on a prepared data file; resumable, into a self-describing run directory."""
     params = dict(ctx.params)
@@ -214,9 +223,7 @@ def predict_cli(
 @app.command("threshold", rich_help_panel="Model")
 def threshold_cli(
     runs: Annotated[list[Path], typer.Argument(help=RUNS_HELP, metavar="RUN...", show_default=False)],
-    data: Annotated[
-        Path | None, _opt(DATA, "Labelled HDF5 file, not config.json's.")
-    ] = None,
+    data: Annotated[Path | None, _opt(DATA, "Labelled HDF5 file, not config.json's.")] = None,
     ensemble: Annotated[Path | None, _opt(DATA, ENSEMBLE_HELP)] = None,
     tta: Annotated[bool, _opt(RUN, "Average with the horizontally flipped image's prediction.")] = True,
     batch_size: Annotated[int, _opt(RUN, "Images per forward pass.")] = 64,
@@ -233,8 +240,8 @@ def threshold_cli(
 def evaluate_cli(
     runs: Annotated[list[Path], typer.Argument(help=RUNS_HELP, metavar="RUN...", show_default=False)],
     data: Annotated[
-        Path, typer.Argument(help="Labelled data: HDF5 with masks, or zip of images and masks.",
-                             metavar="DATA")
+        Path,
+        typer.Argument(help="Labelled data: HDF5 with masks, or zip of images and masks.", metavar="DATA"),
     ],
     ensemble: Annotated[Path | None, _opt(DATA, ENSEMBLE_HELP)] = None,
     tta: Annotated[bool, _opt(RUN, "Average with the horizontally flipped image's prediction.")] = True,

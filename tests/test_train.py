@@ -21,12 +21,13 @@ from saltseg.datafile import Dataset, read_dataset, write_dataset
 from saltseg.models import build_model
 from saltseg.rundir import METRIC_COLUMNS, RunDir, load_checkpoint
 
-TINY = ("--start-filters", "4", "--batch-size", "8", "--lr", "0.003", "--batch-norm")
+TINY = ("--arch", "unet", "--start-filters", "4", "--batch-size", "8", "--lr", "0.003", "--loss", "bce")
+SEED_RECIPE = ("--lovasz-from", "1", "--monitor", "val_loss")
 
 
 def train_args(data: Path, run: Path, *extra: object) -> list[object]:
     """Arguments of a tiny, fast training of the seed UNet."""
-    return ["train", "--data", data, "--run", run, *TINY, *extra]
+    return ["train", "--data", data, "--run", run, *TINY, *SEED_RECIPE, *extra]
 
 
 def metrics(run: Path) -> list[dict[str, str]]:
