@@ -32,11 +32,12 @@ def train_steps(
     fit: Fit,
     before_step: Callable[[int], bool],
     after_step: Callable[[int, float], None],
+    scaler: torch.amp.GradScaler | None = None,
 ) -> tuple[float, int]:
     """Train on ``batches`` (index tensors into images/masks); return the mean loss and steps taken.
 
     ``before_step(i)`` may set the learning rate, and ends the pass early by returning False;
-    ``after_step(i, loss)`` reports progress.
+    ``after_step(i, loss)`` reports progress. A ``scaler`` scales the loss (float16 training).
     """
     model.train()
     total, steps = 0.0, 0
@@ -50,8 +51,13 @@ def train_steps(
             logits = image_logits(model, x, fit)
         loss = loss_fn(logits, y)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        if scaler is None:
+            loss.backward()
+            optimizer.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
         total += (value := loss.item())
         steps += 1
         after_step(i, value)

@@ -67,6 +67,8 @@ class Trainer:
         self.stopper = EarlyStopping(mode=mode, patience=math.inf if budgeted else 10)  # type: ignore[arg-type]
         self.loss_fn = LOSSES[config["loss"]]
         self.precision = autocast(device, Precision(config["precision"]))
+        fp16 = Precision(config["precision"]) is Precision.fp16
+        self.scaler = torch.amp.GradScaler(device.type) if fp16 else None
         self.epoch, self.rows, self.seconds = 0, [], 0.0
         self._seconds_before = 0.0
         if resuming:
@@ -163,6 +165,7 @@ class Trainer:
                 self.config["fit"],
                 before,
                 after,
+                self.scaler,
             )
 
     def _planned_epochs(self) -> float:
@@ -234,6 +237,8 @@ class Trainer:
         if self.scheduler is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self.stopper.load_state_dict(state["stopper"])
+        if self.scaler is not None:
+            self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.rows, self.seconds = state["epoch"], list(state["rows"]), state["seconds"]
         torch.set_rng_state(state["torch_rng"])
         if self.ranks.is_main:
