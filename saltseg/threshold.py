@@ -90,6 +90,7 @@ def threshold(
         The choice (also in HOME/threshold.json) and the score table (HOME/threshold.png).
     """
     models = resolve(runs, ensemble)
+    _warn_overlap(models.members)
     parts = [validation_probs(m, data, tta, batch_size, device) for m in models.members]
     probs = np.concatenate([p for p, _, _ in parts])
     truth = np.concatenate([t for _, t, _ in parts])
@@ -100,6 +101,14 @@ def threshold(
     models.home.write_threshold(result.as_dict())
     models.save()
     return result
+
+
+def _warn_overlap(members: list[RunDir]) -> None:
+    """Warn when runs validate on the same images (not folds): those images count once per run."""
+    ids = [key for m in members for key in m.read_split()["val"]]
+    if len(set(ids)) < len(ids):
+        log.warning("%d validation images are shared by several runs (not K folds); each run's "
+                    "prediction of them counts", len(ids) - len(set(ids)))
 
 
 def validation_probs(
