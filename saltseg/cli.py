@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 from saltseg import __version__, predict, prepare, rle
@@ -135,7 +134,12 @@ def _duration(text: str | None) -> float | None:
 def train_cli(
     ctx: typer.Context,
     data: Annotated[Path, _opt(DATA, "Labelled HDF5 file from prepare.")] = _TRAIN.data,
-    run: Annotated[Path, _opt(DATA, "Run directory to write.")] = _TRAIN.run,
+    run: Annotated[
+        Path,
+        typer.Option(
+            "--run", "--run-dir", help="Run directory (--run-dir under torchrun).", rich_help_panel=DATA
+        ),
+    ] = _TRAIN.run,
     val_fraction: Annotated[
         float, _opt(DATA, "Validation share, stratified by coverage.")
     ] = _TRAIN.val_fraction,
@@ -161,7 +165,13 @@ def train_cli(
         float | None, _opt(OPTIM, "Switch to the Lovasz hinge after this fraction of the run (1: never).")
     ] = _TRAIN.lovasz_from,
     monitor: Annotated[
-        str, _opt(OPTIM, "val_loss or val_map: what best.pt and the decay follow.")
+        str,
+        typer.Option(
+            "--monitor",
+            "--monitor-metric",
+            help="val_map or val_loss: what best.pt and the decay follow.",
+            rich_help_panel=OPTIM,
+        ),
     ] = _TRAIN.monitor,
     augment: Annotated[
         Augment, _opt(OPTIM, "none, flip, or full (flip, shift, scale, brightness).")
@@ -174,9 +184,7 @@ def train_cli(
 ) -> None:
     """Train a UNet on a prepared data file; resumable, into a self-describing run directory."""
     params = dict(ctx.params)
-    given = frozenset(
-        k for k in params if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE
-    )
+    given = frozenset(k for k in params if getattr(ctx.get_parameter_source(k), "name", "") == "COMMANDLINE")
     params["budget"] = _duration(budget)
     with reported_errors():
         summary = training.train(training.TrainOptions(**params, given=given))

@@ -54,6 +54,9 @@ def add_log_file(path: Path) -> logging.Handler:
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setLevel(logging.INFO)
+    if log.getEffectiveLevel() > logging.INFO:
+        log.setLevel(logging.INFO)
     log.addHandler(handler)
     return handler
 

@@ -5,8 +5,8 @@ Two schedules, chosen by whether the run has a time budget:
 - ``plateau`` (the seed's): the learning rate is multiplied by 0.1 (down to 1e-5) when the
   monitored validation value has not improved for 5 epochs; training stops after 10.
 - ``budget``: a linear warm-up over the first epoch, then a cosine decay to 1% of the base rate
-  over the epochs that fit in the budget, re-estimated after each epoch from the measured
-  epoch time. No early stop: the budget ends the run.
+  over the epochs that fit in the budget, re-estimated from the measured epoch time (a new
+  estimate never raises the rate). No early stop: the budget ends the run.
 """
 
 from __future__ import annotations

@@ -92,7 +92,9 @@ class Trainer:
         return images, torch.from_numpy(data.masks[rows]).to(self.device)
 
     def _epoch_seconds(self) -> float | None:
-        return float(np.mean([r["seconds"] for r in self.rows])) if self.rows else None
+        """Mean epoch time, leaving out the first epoch (slowed by one-off warm-up) once others exist."""
+        times = [r["seconds"] for r in self.rows]
+        return float(np.mean(times[1:] or times)) if times else None
 
     def _budget_spent(self) -> bool:
         budget, epoch_s = self.config.get("budget"), self._epoch_seconds()
@@ -184,6 +186,8 @@ class Trainer:
 
     def _set_budget_lr(self, epoch: int, step: int, steps: int) -> None:
         lr = budget_lr(self.config["lr"], epoch - 1 + step / max(steps, 1), self._planned_epochs())
+        if epoch > 1:  # after the warm-up a new estimate of the epochs left never raises the rate
+            lr = min(lr, self.optimizer.param_groups[0]["lr"])
         for group in self.optimizer.param_groups:
             group["lr"] = lr
 

@@ -221,6 +221,10 @@ def test_missing_and_unlabelled_data_files_exit_2(tiny_h5: Path, tmp_path: Path)
     assert_one_line_error(invoke("train", "--data", unlabelled, "--run", tmp_path / "b"), unlabelled, "masks")
 
 
+TORCHRUN_NAMES = {"--run": "--run-dir", "--monitor": "--monitor-metric"}
+"""torchrun reads --run and --monitor as abbreviations of its own options: their aliases pass."""
+
+
 def test_two_process_gloo_training_completes_an_epoch(tiny_h5: Path, tmp_path: Path) -> None:
     run = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -232,7 +236,7 @@ def test_two_process_gloo_training_completes_an_epoch(tiny_h5: Path, tmp_path: P
         "2",
         "-m",
         "saltseg",
-        *map(str, train_args(tiny_h5, run, "--epochs", "1", "--device", "cpu")),
+        *[TORCHRUN_NAMES.get(str(a), str(a)) for a in train_args(tiny_h5, run, "--epochs", "1")],
     ]
     done = subprocess.run(args, capture_output=True, text=True, timeout=240, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
