@@ -40,7 +40,7 @@ from saltseg.datafile import read_dataset
 from saltseg.device import autocast, resolve_precision
 from saltseg.engine import train_steps
 from saltseg.losses import bce
-from saltseg.models.unet import SeedUNet
+from saltseg.models.unet import seed_unet
 from saltseg.prepare import prepare
 
 GFLOP_PER_IMAGE = 4.5
@@ -73,7 +73,7 @@ class PngZipDataset(torch.utils.data.Dataset):
 def reference_rate(zip_path: Path, steps: int) -> float:
     """Images/s of a plain fp32 loop fed by a PNG-decoding DataLoader."""
     torch.manual_seed(0)
-    model = SeedUNet(batch_norm=True)
+    model = seed_unet(batch_norm=True)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     loader = torch.utils.data.DataLoader(PngZipDataset(zip_path), batch_size=BATCH, shuffle=True)
     model.train()
@@ -96,7 +96,7 @@ def saltseg_rate(h5_path: Path, steps: int) -> tuple[float, str]:
     precision = resolve_precision("auto", device)
     data = read_dataset(h5_path)
     images, masks = torch.from_numpy(data.images), torch.from_numpy(data.masks)
-    model = SeedUNet(batch_norm=True).to(memory_format=torch.channels_last)
+    model = seed_unet(batch_norm=True).to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     gen = torch.Generator().manual_seed(0)
     batches = list(torch.randperm(len(images), generator=gen).split(BATCH))[: WARMUP + steps]

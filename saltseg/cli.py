@@ -32,8 +32,8 @@ DATA, MODEL, OPTIM, RUN = "Data", "Model", "Optimisation", "Run"
 _TRAIN = training.TrainOptions()
 
 
-def _opt(panel: str, help_text: str) -> typer.models.OptionInfo:
-    return typer.Option(help=help_text, rich_help_panel=panel)
+def _opt(panel: str, help_text: str, *names: str) -> typer.models.OptionInfo:
+    return typer.Option(*names, help=help_text, rich_help_panel=panel)
 
 
 app = typer.Typer(
@@ -135,10 +135,7 @@ def train_cli(
     ctx: typer.Context,
     data: Annotated[Path, _opt(DATA, "Labelled HDF5 file from prepare.")] = _TRAIN.data,
     run: Annotated[
-        Path,
-        typer.Option(
-            "--run", "--run-dir", help="Run directory (--run-dir under torchrun).", rich_help_panel=DATA
-        ),
+        Path, _opt(DATA, "Run directory (--run-dir under torchrun).", "--run", "--run-dir")
     ] = _TRAIN.run,
     val_fraction: Annotated[
         float, _opt(DATA, "Validation share, stratified by coverage.")
@@ -165,13 +162,7 @@ def train_cli(
         float | None, _opt(OPTIM, "Switch to the Lovasz hinge after this fraction of the run (1: never).")
     ] = _TRAIN.lovasz_from,
     monitor: Annotated[
-        str,
-        typer.Option(
-            "--monitor",
-            "--monitor-metric",
-            help="val_map or val_loss: what best.pt and the decay follow.",
-            rich_help_panel=OPTIM,
-        ),
+        str, _opt(OPTIM, "val_map or val_loss: what best.pt follows.", "--monitor", "--monitor-metric")
     ] = _TRAIN.monitor,
     augment: Annotated[
         Augment, _opt(OPTIM, "none, flip, or full (flip, shift, scale, brightness).")

@@ -8,13 +8,13 @@ from typing import Any
 from torch import nn
 
 from saltseg.errors import SaltsegError
-from saltseg.models.resunet import ResUNet
+from saltseg.models.resunet import residual_unet
 from saltseg.models.smp_unet import build_smp_unet
-from saltseg.models.unet import SeedUNet
+from saltseg.models.unet import seed_unet
 
 
 def _seed_unet(config: dict[str, Any], load_weights: bool) -> nn.Module:
-    return SeedUNet(
+    return seed_unet(
         start_filters=config["start_filters"],
         batch_norm=config["batch_norm"],
         dropout=config["dropout"],
@@ -22,7 +22,7 @@ def _seed_unet(config: dict[str, Any], load_weights: bool) -> nn.Module:
 
 
 def _resunet(config: dict[str, Any], load_weights: bool) -> nn.Module:
-    return ResUNet(start_filters=config["start_filters"], dropout=config["dropout"])
+    return residual_unet(config["start_filters"], config["dropout"])
 
 
 def _smp_unet(config: dict[str, Any], load_weights: bool) -> nn.Module:

@@ -1,11 +1,20 @@
-"""The seed's hand-built UNet: encoder c1..c5, decoder u6..u9, one output logit per pixel."""
+"""The seed's hand-built UNet: encoder c1..c5, decoder u6..u9, one output logit per pixel.
+
+:class:`UNet` is the shape (5 levels, 2x2 max pooling, 2x2 transposed convolutions, skip
+concatenations, a 1x1 head); the block at each level is a parameter, so the seed's plain
+convolutions and the residual blocks of :mod:`saltseg.models.resunet` share it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from itertools import pairwise
 
 import torch
 from torch import nn
+
+Block = Callable[[int, int], nn.Module]
 
 
 def conv_block(in_ch: int, out_ch: int, batch_norm: bool, dropout: float = 0.0) -> nn.Sequential:
@@ -21,33 +30,25 @@ def conv_block(in_ch: int, out_ch: int, batch_norm: bool, dropout: float = 0.0) 
     return nn.Sequential(*layers)
 
 
-class SeedUNet(nn.Module):
-    """The seed UNet: 16 filters at the top to 256 at the 8x8 bottleneck for a 128x128 input.
+class UNet(nn.Module):
+    """A 5-level UNet of ``block`` (in, out) -> module, widths start_filters * (1, 2, 4, 8, 16).
 
-    Encoder c1..c5 (two 3x3 convolutions each) with 2x2 max pooling p1..p4; decoder u6..u9 of
-    2x2 transposed convolutions, each concatenated with c4..c1 and followed by two 3x3
-    convolutions; a 1x1 convolution to one logit.
+    Encoder c1..c5 with 2x2 max pooling p1..p4 (an 8x8 bottleneck for a 128x128 input);
+    decoder u6..u9 of 2x2 transposed convolutions, each concatenated with c4..c1 and followed by
+    a block; a 1x1 convolution to one logit.
     """
 
-    def __init__(
-        self,
-        in_channels: int = 1,
-        start_filters: int = 16,
-        batch_norm: bool = False,
-        dropout: float = 0.0,
-    ) -> None:
+    def __init__(self, block: Block, in_channels: int = 1, start_filters: int = 16) -> None:
         super().__init__()
         widths = [start_filters * 2**i for i in range(5)]
         ins = [in_channels, *widths[:-1]]
-        self.encoder = nn.ModuleList(
-            conv_block(cin, cout, batch_norm, dropout) for cin, cout in zip(ins, widths, strict=True)
-        )
+        self.encoder = nn.ModuleList(block(cin, cout) for cin, cout in zip(ins, widths, strict=True))
         self.pool = nn.MaxPool2d(2)
         ups = widths[::-1]
         self.upsample = nn.ModuleList(
             nn.ConvTranspose2d(cin, cout, 2, stride=2) for cin, cout in pairwise(ups)
         )
-        self.decoder = nn.ModuleList(conv_block(2 * cout, cout, batch_norm, dropout) for cout in ups[1:])
+        self.decoder = nn.ModuleList(block(2 * cout, cout) for cout in ups[1:])
         self.head = nn.Conv2d(widths[0], 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -60,3 +61,8 @@ class SeedUNet(nn.Module):
         for up, block in zip(self.upsample, self.decoder, strict=True):
             x = block(torch.cat([up(x), skips.pop()], dim=1))
         return self.head(x)
+
+
+def seed_unet(start_filters: int = 16, batch_norm: bool = False, dropout: float = 0.0) -> UNet:
+    """Return the seed's UNet: two 3x3 convolutions (optional batch norm, dropout) per level."""
+    return UNet(partial(conv_block, batch_norm=batch_norm, dropout=dropout), start_filters=start_filters)
