@@ -14,7 +14,7 @@ from runs import copy_run, ok, world, zip_ids
 from saltseg import __version__
 from saltseg.datafile import read_predictions
 from saltseg.rle import encode_masks, submission_csv
-from saltseg.rundir import RunDir
+from saltseg.rundir import RunDir, load_checkpoint, save_checkpoint
 from saltseg.sweep import apply_cut
 
 
@@ -70,6 +70,7 @@ def test_hdf5_source_gives_the_zips_probabilities(home: Path, run: Path, tmp_pat
 
 def test_an_ensemble_predicts_the_mean_of_its_runs(home: Path, tmp_path: Path) -> None:
     runs = [copy_run(home, name, tmp_path) for name in ("fold0", "fold1")]
+    shift_output(RunDir(runs[1]), 0.5)  # two folds of a 1-epoch run barely differ: make them
     members = []
     for run in runs:
         ok(invoke("predict", run, home / "test.zip"))
@@ -84,7 +85,15 @@ def test_an_ensemble_predicts_the_mean_of_its_runs(home: Path, tmp_path: Path) -
     assert np.array_equal(read_predictions(again.stdout.strip()).probs, mean.probs)
     RunDir(ens).write_threshold({"threshold": 0.45, "min_area": 10})
     expected = submission_csv(encode_masks(mean.ids, apply_cut(mean.probs, 0.45, 10)))
-    assert ok(invoke("rle", ens)).stdout == expected
+    ok(invoke("rle", ens, "--out", tmp_path / "submission.csv"))
+    assert (tmp_path / "submission.csv").read_bytes() == expected.encode()
+
+
+def shift_output(run: RunDir, logit: float) -> None:
+    """Add ``logit`` to the seed UNet's output bias in best.pt (a differently trained run)."""
+    state = load_checkpoint(run.best_checkpoint)
+    state["model"]["head.bias"] += logit
+    save_checkpoint(run.best_checkpoint, state)
 
 
 def test_several_runs_need_an_ensemble_directory(home: Path, tmp_path: Path) -> None:
