@@ -92,9 +92,13 @@ class Trainer:
         return images, torch.from_numpy(data.masks[rows]).to(self.device)
 
     def _epoch_seconds(self) -> float | None:
-        """Mean epoch time, leaving out the first epoch (slowed by one-off warm-up) once others exist."""
+        """Median epoch time, leaving out the first epoch (one-off warm-up) once others exist.
+
+        The median keeps an epoch slowed by another program on the machine from shortening the
+        schedule.
+        """
         times = [r["seconds"] for r in self.rows]
-        return float(np.mean(times[1:] or times)) if times else None
+        return float(np.median(times[1:] or times)) if times else None
 
     def _budget_spent(self) -> bool:
         budget, epoch_s = self.config.get("budget"), self._epoch_seconds()
