@@ -240,7 +240,7 @@ def _versions() -> dict[str, str]:
 
 
 def _summary(run: RunDir, trainer: Trainer, reason: str) -> TrainSummary:
-    best = max(trainer.rows, key=lambda r: r["epoch"] == trainer.stopper.best_epoch)
+    best = next(r for r in trainer.rows if r["epoch"] == trainer.stopper.best_epoch)
     return TrainSummary(
         run=run.root,
         epochs_run=trainer.epoch,
