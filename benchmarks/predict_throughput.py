@@ -39,7 +39,6 @@ from saltseg.datafile import read_predictions
 from saltseg.ensemble import load_predictor, resolve
 from saltseg.predict import predict
 from saltseg.rundir import RunDir
-from saltseg.shapes import model_input, to_image_size
 
 DATA = Path(os.environ.get("SALTSEG_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
@@ -79,9 +78,9 @@ def reference(run: Path, source: Path, n: int) -> tuple[float, np.ndarray, list[
         names = sorted(i for i in z.namelist() if i.endswith(".png"))[:n]
         for name in names:
             image = np.array(Image.open(io.BytesIO(z.read(name))).convert("L"))
-            x = model_input(torch.from_numpy(image)[None], fit)
+            x = fit.model_input(torch.from_numpy(image)[None])
             with torch.no_grad():
-                probs.append(torch.sigmoid(to_image_size(net(x), fit))[0, 0].numpy())
+                probs.append(torch.sigmoid(fit.to_image_size(net(x)))[0, 0].numpy())
             ids.append(Path(name).stem)
     return len(names) / (time.perf_counter() - start), np.stack(probs), ids
 

@@ -12,9 +12,10 @@ of steps after a warm-up:
 Also printed: the machine's matrix-multiply rate in saltseg's precision, the share of it that
 saltseg's loop reaches (the seed UNet costs about 4.5 GFLOP per 128x128 image per training step),
 and the peak memory of a CPU training on all 3600 images (one epoch of ``saltseg train`` in a
-child process).
+child process). ``--compile`` also measures saltseg's loop with the model under torch.compile
+(compilation time is printed apart and left out of the rate).
 
-    python benchmarks/train_throughput.py [--data ../shared/data] [--steps 20] [--skip-memory]
+    python benchmarks/train_throughput.py [--data ../shared/data] [--steps 20] [--skip-memory] [--compile]
 """
 
 from __future__ import annotations
@@ -89,8 +90,8 @@ def reference_rate(zip_path: Path, steps: int) -> float:
     return steps * BATCH / (time.perf_counter() - start)
 
 
-def saltseg_rate(h5_path: Path, steps: int) -> tuple[float, str]:
-    """Images/s of saltseg's training steps, and the precision they ran in."""
+def saltseg_rate(h5_path: Path, steps: int, compiled: bool = False) -> tuple[float, str, float]:
+    """Images/s of saltseg's training steps, the precision they ran in, and the warm-up's seconds."""
     torch.manual_seed(0)
     device = torch.device("cpu")
     precision = resolve_precision("auto", device)
@@ -98,9 +99,10 @@ def saltseg_rate(h5_path: Path, steps: int) -> tuple[float, str]:
     images, masks = torch.from_numpy(data.images), torch.from_numpy(data.masks)
     model = seed_unet(batch_norm=True).to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    net = torch.compile(model) if compiled else model
     gen = torch.Generator().manual_seed(0)
     batches = list(torch.randperm(len(images), generator=gen).split(BATCH))[: WARMUP + steps]
-    marks: dict[str, float] = {}
+    marks = {"warmup": time.perf_counter()}
 
     def before(i: int) -> bool:
         if i == WARMUP:
@@ -108,7 +110,7 @@ def saltseg_rate(h5_path: Path, steps: int) -> tuple[float, str]:
         return True
 
     train_steps(
-        model,
+        net,
         images,
         masks,
         batches,
@@ -121,7 +123,8 @@ def saltseg_rate(h5_path: Path, steps: int) -> tuple[float, str]:
         before,
         lambda i, loss: None,
     )
-    return steps * BATCH / (time.perf_counter() - marks["start"]), precision.value
+    rate = steps * BATCH / (time.perf_counter() - marks["start"])
+    return rate, precision.value, marks["start"] - marks["warmup"]
 
 
 def matmul_gflops(precision: str, n: int = 2048, repeats: int = 10) -> float:
@@ -172,17 +175,22 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--compile", action="store_true", help="also measure the loop under torch.compile")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         h5 = Path(tmp) / "train.h5"
         prepare(args.data / "train.zip", h5, None, False)
-        ours, precision = saltseg_rate(h5, args.steps)
+        ours, precision, _ = saltseg_rate(h5, args.steps)
+        compiled = saltseg_rate(h5, args.steps, compiled=True) if args.compile else None
         reference = reference_rate(args.data / "train.zip", args.steps)
         gflops = matmul_gflops(precision)
         memory = None if args.skip_memory else peak_training_memory_mb(h5)
     share = ours * GFLOP_PER_IMAGE / gflops
     print(f"cpu threads            {torch.get_num_threads()}")
     print(f"saltseg loop           {ours:8.1f} images/s ({precision}, channels-last)")
+    if compiled is not None:
+        print(f"saltseg, torch.compile {compiled[0]:8.1f} images/s ({compiled[0] / ours:.2f}x eager; "
+              f"compiling took {compiled[2]:.0f} s)")
     print(f"reference loop         {reference:8.1f} images/s (fp32, PNG DataLoader)")
     print(f"ratio                  {ours / reference:8.2f}x")
     print(f"matmul rate ({precision})   {gflops:8.0f} GFLOP/s")
@@ -193,6 +201,7 @@ def main() -> None:
         json.dumps(
             {
                 "saltseg_img_s": ours,
+                "compiled_img_s": compiled[0] if compiled else None,
                 "reference_img_s": reference,
                 "ratio": ours / reference,
                 "precision": precision,

@@ -150,7 +150,10 @@ def train_cli(
     encoder_weights: Annotated[
         str, _opt(MODEL, "smp-unet: none, imagenet or a local PATH.")
     ] = _TRAIN.encoder_weights,
-    fit: Annotated[Fit, _opt(MODEL, "101 to 128 by reflect padding or resizing.")] = _TRAIN.fit,
+    fit: Annotated[Fit, _opt(MODEL, "101 to the input size by reflect padding or resizing.")] = _TRAIN.fit,
+    input_size: Annotated[
+        int, _opt(MODEL, "Side of the network's square input (multiple of 16; 32 for smp-unet).")
+    ] = _TRAIN.input_size,
     epochs: Annotated[
         int | None, _opt(OPTIM, "Most epochs (50 by default; no cap with --budget).")
     ] = _TRAIN.epochs,

@@ -10,13 +10,13 @@ from torch import nn
 
 from saltseg.augment import Augment, augment_batch
 from saltseg.losses import Loss
-from saltseg.shapes import Fit, model_input, to_image_size
+from saltseg.shapes import InputFit
 
 
-def image_logits(model: nn.Module, images: torch.Tensor, fit: Fit | str) -> torch.Tensor:
+def image_logits(model: nn.Module, images: torch.Tensor, fit: InputFit) -> torch.Tensor:
     """Return logits (B, 1, 101, 101) float32 for images (B, 101, 101) uint8 or (B, 1, 101, 101) float."""
-    x = model_input(images, fit).contiguous(memory_format=torch.channels_last)
-    return to_image_size(model(x), fit).float()
+    x = fit.model_input(images).contiguous(memory_format=torch.channels_last)
+    return fit.to_image_size(model(x)).float()
 
 
 def train_steps(
@@ -29,7 +29,7 @@ def train_steps(
     precision: contextlib.AbstractContextManager,
     augment: Augment,
     gen: torch.Generator,
-    fit: Fit,
+    fit: InputFit,
     before_step: Callable[[int], bool],
     after_step: Callable[[int, float], None],
     scaler: torch.amp.GradScaler | None = None,
@@ -68,7 +68,7 @@ def train_steps(
 def predict_logits(
     model: nn.Module,
     images: torch.Tensor,
-    fit: Fit | str,
+    fit: InputFit,
     batch_size: int,
     precision: contextlib.AbstractContextManager,
     on_batch: Callable[[int], None] | None = None,
@@ -88,7 +88,7 @@ def predict_logits(
 def predict_probs(
     model: nn.Module,
     images: torch.Tensor,
-    fit: Fit | str,
+    fit: InputFit,
     batch_size: int,
     precision: contextlib.AbstractContextManager,
     hflip_tta: bool = True,

@@ -29,6 +29,7 @@ from saltseg.engine import predict_probs
 from saltseg.errors import SaltsegError, fail
 from saltseg.models import build_model
 from saltseg.rundir import RunDir, load_checkpoint
+from saltseg.shapes import InputFit
 
 CHUNK = 1024
 """Images moved to the device and predicted at a time (bounds memory on 18000 test images)."""
@@ -119,7 +120,7 @@ def _relative(members: list[RunDir], home: RunDir) -> list[str]:
 class Predictor:
     """The loaded networks of a set of models on one device, ready to predict."""
 
-    nets: list[tuple[nn.Module, str]]
+    nets: list[tuple[nn.Module, InputFit]]
     device: torch.device
     batch_size: int
     tta: bool
@@ -150,7 +151,7 @@ def load_predictor(models: Models | Sequence[RunDir], device: str = "auto", batc
         raise SaltsegError(f"--batch-size must be at least 1, got {batch_size}")
     members = models.members if isinstance(models, Models) else list(models)
     torch_device = resolve_device(device)
-    nets = [(_load_net(m, torch_device), m.read_config()["fit"]) for m in members]
+    nets = [(_load_net(m, torch_device), InputFit.of_config(m.read_config())) for m in members]
     return Predictor(nets, torch_device, batch_size, tta)
 
 

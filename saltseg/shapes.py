@@ -1,13 +1,16 @@
-"""The shape policy, in one place: 101x101 images go into the network at 128x128 and come back.
+"""The shape policy, in one place: 101x101 images go into the network at a square size and come back.
 
-``reflect`` pads 13 pixels before and 14 after each axis with a mirror image of the border (the
-network sees real-looking context, and the crop back is exact); ``resize`` scales bilinearly to
-128x128 and back. Either way the loss and every score are computed at 101x101.
+``reflect`` pads the image to ``size`` with a mirror image of its border, the extra pixel after
+when the padding is odd (for 128: 13 before and 14 after each axis; the network sees real-looking
+context, and the crop back is exact); ``resize`` scales bilinearly to ``size`` and back. Either
+way the loss and every score are computed at 101x101.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -15,42 +18,60 @@ import torch.nn.functional as F
 from saltseg.datafile import IMAGE_SIZE
 
 MODEL_SIZE = 128
-_PAD_BEFORE = (MODEL_SIZE - IMAGE_SIZE) // 2
-_PAD_AFTER = MODEL_SIZE - IMAGE_SIZE - _PAD_BEFORE
+"""The seed's input side, and the size of runs whose config names none."""
 
 
 class Fit(str, Enum):
-    """How 101x101 images are fitted to the network's 128x128 input."""
+    """How 101x101 images are fitted to the network's square input."""
 
     reflect = "reflect"
     resize = "resize"
 
 
-def model_input(images: torch.Tensor, fit: Fit | str) -> torch.Tensor:
-    """Return network input from uint8 or float images.
+@dataclass(frozen=True)
+class InputFit:
+    """The network's input: ``fit`` policy and side ``size``."""
 
-    Args:
-        images: (B, 101, 101) uint8 in 0..255, or (B, 1, 101, 101) float already scaled to 0..1.
-        fit: ``reflect`` or ``resize``.
+    fit: Fit = Fit.reflect
+    size: int = MODEL_SIZE
 
-    Returns:
-        (B, 1, 128, 128) float, centred on 0 (pixel / 255 - 0.5).
-    """
-    x = images.unsqueeze(1).float() / 255.0 if images.dtype == torch.uint8 else images
-    return to_model_size(x - 0.5, fit)
+    @classmethod
+    def of_config(cls, config: dict[str, Any]) -> InputFit:
+        """Return the input fit a run's config.json describes (128 where it names no size)."""
+        return cls(Fit(config["fit"]), int(config.get("input_size", MODEL_SIZE)))
 
+    def problem(self, multiple: int) -> str | None:
+        """Return why ``size`` cannot work for a network that needs a multiple of ``multiple``, or None."""
+        if self.size % multiple:
+            return f"--input-size must be a multiple of {multiple} for this network, got {self.size}"
+        low, high = (IMAGE_SIZE, 3 * IMAGE_SIZE - 2) if self.fit is Fit.reflect else (multiple, 1024)
+        if not low <= self.size <= high:
+            return f"--input-size must be in {low}..{high} with --fit {self.fit.value}, got {self.size}"
+        return None
 
-def to_model_size(x: torch.Tensor, fit: Fit | str) -> torch.Tensor:
-    """Map (B, C, 101, 101) to (B, C, 128, 128) by the ``fit`` policy."""
-    if Fit(fit) is Fit.reflect:
-        pad = (_PAD_BEFORE, _PAD_AFTER, _PAD_BEFORE, _PAD_AFTER)
-        return F.pad(x, pad, mode="reflect")
-    return F.interpolate(x, size=(MODEL_SIZE, MODEL_SIZE), mode="bilinear", align_corners=False)
+    def model_input(self, images: torch.Tensor) -> torch.Tensor:
+        """Return network input (B, 1, size, size) float, centred on 0 (pixel / 255 - 0.5).
 
+        Args:
+            images: (B, 101, 101) uint8 in 0..255, or (B, 1, 101, 101) float already scaled to 0..1.
+        """
+        x = images.unsqueeze(1).float() / 255.0 if images.dtype == torch.uint8 else images
+        return self.to_model_size(x - 0.5)
 
-def to_image_size(y: torch.Tensor, fit: Fit | str) -> torch.Tensor:
-    """Map network output (B, C, 128, 128) back to exactly (B, C, 101, 101)."""
-    if Fit(fit) is Fit.reflect:
-        end = _PAD_BEFORE + IMAGE_SIZE
-        return y[..., _PAD_BEFORE:end, _PAD_BEFORE:end]
-    return F.interpolate(y, size=(IMAGE_SIZE, IMAGE_SIZE), mode="bilinear", align_corners=False)
+    def to_model_size(self, x: torch.Tensor) -> torch.Tensor:
+        """Map (B, C, 101, 101) to (B, C, size, size)."""
+        if self.fit is Fit.reflect:
+            before, after = self._padding()
+            return F.pad(x, (before, after, before, after), mode="reflect")
+        return F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
+
+    def to_image_size(self, y: torch.Tensor) -> torch.Tensor:
+        """Map network output (B, C, size, size) back to exactly (B, C, 101, 101)."""
+        if self.fit is Fit.reflect:
+            before, _ = self._padding()
+            return y[..., before : before + IMAGE_SIZE, before : before + IMAGE_SIZE]
+        return F.interpolate(y, size=(IMAGE_SIZE, IMAGE_SIZE), mode="bilinear", align_corners=False)
+
+    def _padding(self) -> tuple[int, int]:
+        before = (self.size - IMAGE_SIZE) // 2
+        return before, self.size - IMAGE_SIZE - before

@@ -27,10 +27,10 @@ from saltseg.datafile import Dataset, file_sha256, read_dataset
 from saltseg.device import Precision, resolve_precision
 from saltseg.errors import SaltsegError, fail
 from saltseg.losses import LOSSES
-from saltseg.models import ARCHITECTURES
+from saltseg.models import ARCHITECTURES, size_multiple
 from saltseg.models.smp_unet import check_encoder_name
 from saltseg.rundir import RunDir
-from saltseg.shapes import Fit
+from saltseg.shapes import MODEL_SIZE, Fit, InputFit
 from saltseg.split import make_split
 from saltseg.trainer import Trainer
 
@@ -64,6 +64,7 @@ class TrainOptions:
     encoder: str = "resnet34"
     encoder_weights: str = "none"
     fit: Fit = Fit.reflect
+    input_size: int = MODEL_SIZE
     loss: str = "bce+dice"
     lovasz_from: float | None = 0.6
     monitor: str = "val_map"
@@ -141,6 +142,8 @@ def check_options(opts: TrainOptions) -> None:
         raise SaltsegError(f"unknown architecture '{opts.arch}'; choose one of: {', '.join(ARCHITECTURES)}")
     if opts.arch == "smp-unet":
         check_encoder_name(opts.encoder)
+    if problem := InputFit(Fit(opts.fit), opts.input_size).problem(size_multiple(opts.arch)):
+        raise SaltsegError(problem)
     if not 0 <= opts.dropout < 1:
         raise SaltsegError(f"--dropout must be in [0, 1), got {opts.dropout}")
 

@@ -25,6 +25,7 @@ from saltseg.models import build_model
 from saltseg.plots import plot_curves
 from saltseg.rundir import RunDir, load_checkpoint, save_checkpoint
 from saltseg.schedule import EarlyStopping, budget_lr, planned_epochs, plateau_scheduler
+from saltseg.shapes import InputFit
 
 log = logging.getLogger("saltseg")
 
@@ -67,6 +68,7 @@ class Trainer:
         self.stopper = EarlyStopping(mode=mode, patience=math.inf if budgeted else 10)  # type: ignore[arg-type]
         self.loss_fn = LOSSES[config["loss"]]
         self.precision = autocast(device, Precision(config["precision"]))
+        self.input_fit = InputFit.of_config(config)
         fp16 = Precision(config["precision"]) is Precision.fp16
         self.scaler = torch.amp.GradScaler(device.type) if fp16 else None
         self.epoch, self.rows, self.seconds = 0, [], 0.0
@@ -168,7 +170,7 @@ class Trainer:
                 self.precision,
                 self.config["augment"],
                 gen,
-                self.config["fit"],
+                self.input_fit,
                 before,
                 after,
                 self.scaler,
@@ -205,7 +207,7 @@ class Trainer:
 
     def _validate(self) -> dict[str, float]:
         logits = predict_logits(
-            self.model, self.val_images, self.config["fit"], 2 * self.config["batch_size"], self.precision
+            self.model, self.val_images, self.input_fit, 2 * self.config["batch_size"], self.precision
         )
         truth = self.val_masks.bool()
         loss = self.loss_fn(logits.unsqueeze(1), truth.unsqueeze(1).float()).item()

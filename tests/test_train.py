@@ -200,6 +200,9 @@ def _unlabelled(tiny_h5: Path, path: Path) -> Path:
         (("--device", "cuda:7"), "cuda:7"),
         (("--loss", "focal"), "focal"),
         (("--budget", "soon"), "soon"),
+        (("--input-size", "120"), "multiple of 16"),
+        (("--input-size", "96"), "--input-size"),
+        (("--arch", "smp-unet", "--input-size", "112"), "multiple of 32"),
     ],
 )
 def test_bad_options_exit_2_with_one_line(

@@ -37,6 +37,11 @@ ARCHITECTURES: dict[str, Callable[[dict[str, Any], bool], nn.Module]] = {
 }
 
 
+def size_multiple(arch: str) -> int:
+    """Return what the input side of ``arch`` must be a multiple of (its total downsampling)."""
+    return 32 if arch == "smp-unet" else 16
+
+
 def build_model(config: dict[str, Any], load_encoder_weights: bool = False) -> nn.Module:
     """Return the network a run's ``config`` describes (random weights).
 
