@@ -13,6 +13,10 @@ Measured in one process, on the same model:
 Usage::
 
     python benchmarks/predict_throughput.py [--run RUN] [--images N] [--device cpu] [--batch-size 64]
+                                            [--eager]
+
+``predict`` compiles the network on the CPU for sources of 4000 images or more; ``--eager``
+measures it without torch.compile.
 
 Without ``--run`` it first trains a quick run itself (the seed UNet, ``--arch unet``, one epoch)
 in a temporary folder. Data: $SALTSEG_DATA, else ../shared/data.
@@ -85,11 +89,12 @@ def reference(run: Path, source: Path, n: int) -> tuple[float, np.ndarray, list[
     return len(names) / (time.perf_counter() - start), np.stack(probs), ids
 
 
-def timed_predict(run: Path, source: Path, out: Path, tta: bool, batch_size: int, device: str
+def timed_predict(run: Path, source: Path, out: Path, tta: bool, args: argparse.Namespace
                   ) -> tuple[float, float]:
     """Return (end-to-end seconds, forward-pass seconds) of one ``predict``."""
     start = time.perf_counter()
-    result = predict([run], source, out, tta=tta, batch_size=batch_size, device=device)
+    result = predict([run], source, out, tta=tta, batch_size=args.batch_size, device=args.device,
+                     compile_net=False if args.eager else None)
     return time.perf_counter() - start, result.seconds
 
 
@@ -101,6 +106,7 @@ def main() -> None:
     parser.add_argument("--reference-images", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--eager", action="store_true", help="predict without torch.compile")
     args = parser.parse_args()
     setup_logging()
     with tempfile.TemporaryDirectory() as tmp:
@@ -109,17 +115,18 @@ def main() -> None:
         resolve([run])  # fails early on a run without config.json or best.pt
         source = subset_zip(DATA / "test.zip", args.images, work)
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
-              f"batch {args.batch_size}, run {run}")
+              f"batch {args.batch_size}, {'eager' if args.eager else 'compiled as predict chooses'}, "
+              f"run {run}")
         ref_speed, ref_probs, ref_ids = reference(run, source, args.reference_images)
         print(f"reference (one image at a time from PNG, fp32): {ref_speed:.1f} images/s")
         start = time.perf_counter()
-        total, forward = timed_predict(run, source, work / "tta.h5", True, args.batch_size, args.device)
+        total, forward = timed_predict(run, source, work / "tta.h5", True, args)
         ids = DATA / "sample_submission.csv" if source == DATA / "test.zip" else None
         rle.encode(work / "tta.h5", work / "submission.csv", None, ids)
         submission = time.perf_counter() - start
         n = len(read_predictions(work / "tta.h5").ids)
         report("predict, TTA", n, total, forward, ref_speed)
-        total, forward = timed_predict(run, source, work / "plain.h5", False, args.batch_size, args.device)
+        total, forward = timed_predict(run, source, work / "plain.h5", False, args)
         report("predict, no TTA", n, total, forward, ref_speed)
         plain = read_predictions(work / "plain.h5")
         diff = np.abs(plain.probs[: len(ref_ids)] - ref_probs).max()

@@ -152,7 +152,7 @@ def train_cli(
     ] = _TRAIN.encoder_weights,
     fit: Annotated[Fit, _opt(MODEL, "101 to the input size by reflect padding or resizing.")] = _TRAIN.fit,
     input_size: Annotated[
-        int, _opt(MODEL, "Side of the network's square input (multiple of 16; 32 for smp-unet).")
+        int, _opt(MODEL, "Side of the network's square input, a multiple of 16 (32 for smp-unet).")
     ] = _TRAIN.input_size,
     epochs: Annotated[
         int | None, _opt(OPTIM, "Most epochs (50 by default; no cap with --budget).")
@@ -215,10 +215,15 @@ def predict_cli(
     tta: Annotated[bool, _opt(RUN, "Average with the horizontally flipped image's prediction.")] = True,
     batch_size: Annotated[int, _opt(RUN, "Images per forward pass.")] = 64,
     device: Annotated[str, _opt(RUN, "auto, cpu, cuda or cuda:N.")] = "auto",
+    compile_net: Annotated[
+        bool | None,
+        _opt(RUN, "torch.compile the networks (default: on the CPU for 4000 images or more).",
+             "--compile/--no-compile"),
+    ] = None,
 ) -> None:
     """Predict salt probabilities for every image of SOURCE; prints the predictions file."""
     with reported_errors():
-        result = predict.predict(runs, source, out, ensemble, tta, batch_size, device, masks)
+        result = predict.predict(runs, source, out, ensemble, tta, batch_size, device, masks, compile_net)
     typer.echo(str(result.path))
 
 

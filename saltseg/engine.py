@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 
 import torch
@@ -11,6 +12,8 @@ from torch import nn
 from saltseg.augment import Augment, augment_batch
 from saltseg.losses import Loss
 from saltseg.shapes import InputFit
+
+log = logging.getLogger("saltseg")
 
 
 def image_logits(model: nn.Module, images: torch.Tensor, fit: InputFit) -> torch.Tensor:
@@ -100,3 +103,36 @@ def predict_probs(
         mirrored = predict_logits(model, images.flip(-1), fit, batch_size, precision, on_batch)
         probs = (probs + torch.sigmoid(mirrored).flip(-1)) / 2
     return probs
+
+
+class CompiledForInference(nn.Module):
+    """A network under torch.compile for inference, on batches zero-padded to one fixed size.
+
+    One shape means one compilation; inductor's freezing folds batch norm into the convolutions.
+    If compiling or running the compiled network fails (no C++ compiler, say), it warns once and
+    runs the plain network from then on.
+    """
+
+    def __init__(self, net: nn.Module, batch_size: int) -> None:
+        super().__init__()
+        import torch._inductor.config as inductor_config
+
+        self.net, self.batch_size, self.inductor_config = net, batch_size, inductor_config
+        self.compiled: Callable[[torch.Tensor], torch.Tensor] | None = torch.compile(net, dynamic=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the network's output for ``x`` (any batch up to ``batch_size``)."""
+        n = len(x)
+        if self.compiled is None or n > self.batch_size:
+            return self.net(x)
+        if n < self.batch_size:
+            pad = x.new_zeros((self.batch_size - n, *x.shape[1:]))
+            x = torch.cat([x, pad]).contiguous(memory_format=torch.channels_last)
+        try:
+            with self.inductor_config.patch(freezing=True):
+                return self.compiled(x)[:n]
+        except Exception as exc:  # whatever the compiler raises, the plain network still works
+            log.warning("torch.compile failed (%s: %s); predicting without it",
+                        type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+            self.compiled = None
+            return self.net(x[:n])

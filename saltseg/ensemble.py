@@ -25,7 +25,7 @@ from torch import nn
 from saltseg import __version__
 from saltseg.datafile import file_sha256
 from saltseg.device import autocast, resolve_device, resolve_precision
-from saltseg.engine import predict_probs
+from saltseg.engine import CompiledForInference, predict_probs
 from saltseg.errors import SaltsegError, fail
 from saltseg.models import build_model
 from saltseg.rundir import RunDir, load_checkpoint
@@ -124,6 +124,11 @@ class Predictor:
     device: torch.device
     batch_size: int
     tta: bool
+
+    def compiled(self) -> Predictor:
+        """Return this predictor with every network under torch.compile (see CompiledForInference)."""
+        nets = [(CompiledForInference(net, self.batch_size), fit) for net, fit in self.nets]
+        return Predictor(nets, self.device, self.batch_size, self.tta)
 
     @property
     def passes(self) -> int:

@@ -37,6 +37,10 @@ from saltseg.sweep import apply_cut
 
 log = logging.getLogger("saltseg")
 
+COMPILE_FROM_IMAGES = 4000
+"""On the CPU, sources of this many images or more are predicted by compiled networks: compiling
+takes about ten seconds, and each forward pass is then about 1.3x faster."""
+
 
 @dataclass
 class PredictResult:
@@ -57,6 +61,7 @@ def predict(
     batch_size: int = 64,
     device: str = "auto",
     masks_dir: Path | None = None,
+    compile_net: bool | None = None,
 ) -> PredictResult:
     """Predict every image of ``source`` and write the probabilities.
 
@@ -69,6 +74,8 @@ def predict(
         batch_size: images per forward pass.
         device: auto, cpu, cuda or cuda:N.
         masks_dir: also write 0/255 PNG masks here, cut at the home's threshold and minimum area.
+        compile_net: run the networks under torch.compile; None: on the CPU when the source has
+            at least :data:`COMPILE_FROM_IMAGES` images.
 
     Returns:
         The file written, the number of images and the seconds the prediction took.
@@ -78,6 +85,9 @@ def predict(
     data = read_source(source)
     if masks_dir is not None:
         check_file_names(data.ids, source)
+    if _compile_pays(compile_net, predictor, len(data)):
+        log.info("compiling the network%s for this machine", "s" if len(predictor.nets) > 1 else "")
+        predictor = predictor.compiled()
     start = time.perf_counter()
     preds = predict_dataset(models, predictor, data)
     seconds = time.perf_counter() - start
@@ -88,6 +98,12 @@ def predict(
     if masks_dir is not None:
         write_masks(masks_dir, preds, *models.home.read_cut())
     return PredictResult(Path(path), len(data), seconds, masks_dir)
+
+
+def _compile_pays(asked: bool | None, predictor: Predictor, n_images: int) -> bool:
+    if asked is not None:
+        return asked
+    return predictor.device.type == "cpu" and n_images >= COMPILE_FROM_IMAGES
 
 
 def read_source(path: Path) -> Dataset:

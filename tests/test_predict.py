@@ -59,6 +59,16 @@ def test_masks_and_rle_follow_the_runs_threshold(home: Path, run: Path, tmp_path
     assert from_run == from_masks == from_file
 
 
+def test_compiled_networks_predict_what_plain_ones_do(home: Path, run: Path, tmp_path: Path) -> None:
+    plain, compiled = tmp_path / "plain.h5", tmp_path / "compiled.h5"
+    ok(invoke("predict", run, home / "test.zip", "--batch-size", 4, "--no-compile", "-o", plain))
+    result = ok(invoke("predict", run, home / "test.zip", "--batch-size", 4, "--compile", "-o", compiled))
+    assert "torch.compile failed" not in result.stderr  # batches of 4, 4 and 2: one shape, padded
+    a, b = read_predictions(plain), read_predictions(compiled)
+    assert a.ids == b.ids == zip_ids()
+    assert np.abs(a.probs.astype(np.float32) - b.probs.astype(np.float32)).max() < 0.02
+
+
 def test_hdf5_source_gives_the_zips_probabilities(home: Path, run: Path, tmp_path: Path) -> None:
     ok(invoke("prepare", home / "test.zip", "--out", tmp_path / "test.h5"))
     ok(invoke("predict", run, home / "test.zip", "--out", tmp_path / "a.h5"))

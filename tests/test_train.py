@@ -20,6 +20,7 @@ from PIL import Image
 from saltseg.datafile import Dataset, read_dataset, write_dataset
 from saltseg.models import build_model
 from saltseg.rundir import METRIC_COLUMNS, RunDir, load_checkpoint
+from saltseg.shapes import InputFit
 
 TINY = ("--arch", "unet", "--start-filters", "4", "--batch-size", "8", "--lr", "0.003", "--loss", "bce")
 SEED_RECIPE = ("--lovasz-from", "1", "--monitor", "val_loss")
@@ -52,6 +53,7 @@ def test_loss_falls_and_every_run_file_is_written(trained: Path, tiny_h5: Path) 
     assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
     config = json.loads((trained / "config.json").read_text())
     assert config["arch"] == "unet" and config["start_filters"] == 4 and config["batch_size"] == 8
+    assert config["input_size"] == 128  # the seed's
     assert len(config["data_sha256"]) == 64 and config["versions"]["torch"] == torch.__version__
     split = json.loads((trained / "split.json").read_text())
     ids = read_dataset(tiny_h5).ids
@@ -74,6 +76,20 @@ def test_config_alone_rebuilds_the_model(trained: Path) -> None:
     model.load_state_dict(load_checkpoint(trained / "checkpoints" / "best.pt")["model"])
     out = model.eval()(torch.zeros(2, 1, 128, 128))
     assert out.shape == (2, 1, 128, 128)
+
+
+def test_the_default_network_trains_at_another_input_size(tiny_h5: Path, tmp_path: Path) -> None:
+    run = tmp_path / "default"
+    result = invoke("train", "--data", tiny_h5, "--run", run, "--epochs", "1", "--start-filters", "4",
+                    "--input-size", "112")
+    assert result.exit_code == 0, result.output
+    config = RunDir(run).read_config()
+    assert (config["arch"], config["fit"], config["input_size"]) == ("resunet", "reflect", 112)
+    model = build_model(config).eval()
+    model.load_state_dict(load_checkpoint(run / "checkpoints" / "best.pt")["model"])
+    fit = InputFit.of_config(config)
+    images = torch.from_numpy(read_dataset(tiny_h5).images[:4])
+    assert fit.to_image_size(model(fit.model_input(images))).shape == (4, 1, 101, 101)
 
 
 def test_existing_run_is_refused_without_resume_or_force(trained: Path, tiny_h5: Path) -> None:
