@@ -13,7 +13,9 @@ import argparse
 import json
 from pathlib import Path
 
-from saltseg.device import Precision, resolve_device, resolve_precision
+import torch
+
+from saltseg.device import Precision, resolve_precision
 from saltseg.prepare import prepare
 from saltseg.rundir import RunDir
 from saltseg.train import TrainOptions, train
@@ -45,12 +47,12 @@ def main() -> None:
     h5 = args.out / "train.h5"
     if not h5.exists():
         prepare(args.data / "train.zip", h5, None, False)
-    fast = resolve_precision("auto", resolve_device("cpu")).value
+    cpu = torch.device("cpu")
+    fast = resolve_precision("auto", cpu).value
     results = {}
-    for precision in PRECISIONS:
-        name = resolve_precision(precision.value, resolve_device("cpu")).value
+    for name in dict.fromkeys(resolve_precision(p, cpu).value for p in PRECISIONS):  # fp32 once without bf16
         run = args.out / f"run-{name}"
-        rows = trained_metrics(h5, run, args.epochs, precision)
+        rows = trained_metrics(h5, run, args.epochs, Precision(name))
         results[name] = {
             "val_loss": [r["val_loss"] for r in rows],
             "val_map": [r["val_map"] for r in rows],

@@ -115,9 +115,7 @@ class CompiledForInference(nn.Module):
 
     def __init__(self, net: nn.Module, batch_size: int) -> None:
         super().__init__()
-        import torch._inductor.config as inductor_config
-
-        self.net, self.batch_size, self.inductor_config = net, batch_size, inductor_config
+        self.net, self.batch_size = net, batch_size
         self.compiled: Callable[[torch.Tensor], torch.Tensor] | None = torch.compile(net, dynamic=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -128,11 +126,14 @@ class CompiledForInference(nn.Module):
         if n < self.batch_size:
             pad = x.new_zeros((self.batch_size - n, *x.shape[1:]))
             x = torch.cat([x, pad]).contiguous(memory_format=torch.channels_last)
+        from torch._inductor import config as inductor_config
+
         try:
-            with self.inductor_config.patch(freezing=True):
+            with inductor_config.patch(freezing=True):
                 return self.compiled(x)[:n]
         except Exception as exc:  # whatever the compiler raises, the plain network still works
-            log.warning("torch.compile failed (%s: %s); predicting without it",
-                        type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+            first_line = (str(exc).splitlines() or [""])[0]
+            log.warning("torch.compile failed (%s: %s); predicting without it", type(exc).__name__,
+                        first_line)
             self.compiled = None
             return self.net(x[:n])

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +128,7 @@ class Predictor:
     def compiled(self) -> Predictor:
         """Return this predictor with every network under torch.compile (see CompiledForInference)."""
         nets = [(CompiledForInference(net, self.batch_size), fit) for net, fit in self.nets]
-        return Predictor(nets, self.device, self.batch_size, self.tta)
+        return replace(self, nets=nets)
 
     @property
     def passes(self) -> int:

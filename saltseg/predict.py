@@ -39,7 +39,7 @@ log = logging.getLogger("saltseg")
 
 COMPILE_FROM_IMAGES = 4000
 """On the CPU, sources of this many images or more are predicted by compiled networks: compiling
-takes about ten seconds, and each forward pass is then about 1.3x faster."""
+takes about ten seconds, and each forward pass is then 1.1-1.3x faster (benchmarks/README.md)."""
 
 
 @dataclass
