@@ -164,6 +164,11 @@ def train_cli(
     lovasz_from: Annotated[
         float | None, _opt(OPTIM, "Switch to the Lovasz hinge after this fraction of the run (1: never).")
     ] = _TRAIN.lovasz_from,
+    average_from: Annotated[
+        float | None,
+        _opt(OPTIM, "Average the weights of every epoch after this fraction of the run; best.pt "
+             "if better (1: never)."),
+    ] = _TRAIN.average_from,
     monitor: Annotated[
         str, _opt(OPTIM, "val_map or val_loss: what best.pt follows.", "--monitor", "--monitor-metric")
     ] = _TRAIN.monitor,
@@ -182,8 +187,13 @@ def train_cli(
     params["budget"] = _duration(budget)
     with reported_errors():
         summary = training.train(training.TrainOptions(**params, given=given))
+    best = (
+        f"average of epochs {summary.averaged_from}-{summary.best_epoch}"
+        if summary.averaged_from
+        else f"best epoch {summary.best_epoch}"
+    )
     typer.echo(
-        f"best epoch {summary.best_epoch} of {summary.epochs_run}: val_loss {summary.best_val_loss:.4f}, "
+        f"{best} of {summary.epochs_run}: val_loss {summary.best_val_loss:.4f}, "
         f"val_map {summary.best_val_map:.4f}; weights {summary.best_checkpoint} ({summary.stop_reason})"
     )
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import update_bn
 
 from saltseg.augment import Augment, augment_batch
 from saltseg.losses import Loss
@@ -86,6 +87,19 @@ def predict_logits(
         if on_batch:
             on_batch(len(batch))
     return torch.cat(out) if out else torch.zeros((0, *images.shape[1:]), device=images.device)
+
+
+def recompute_batch_norm(model: nn.Module, images: torch.Tensor, fit: InputFit, batch_size: int) -> None:
+    """Re-estimate the batch-norm statistics of ``model`` over uint8 ``images`` (N, 101, 101).
+
+    Weights averaged over epochs need this: the averaged running statistics do not belong to them.
+    """
+    batches = (
+        fit.model_input(images[start : start + batch_size]).contiguous(memory_format=torch.channels_last)
+        for start in range(0, len(images), batch_size)
+    )
+    update_bn(batches, model)
+    model.eval()
 
 
 def predict_probs(

@@ -37,9 +37,13 @@ class EarlyStopping:
     best_epoch: int = 0
     bad_epochs: int = 0
 
+    def improves(self, value: float) -> bool:
+        """Whether ``value`` beats the best so far."""
+        return self.best is None or (value < self.best if self.mode == "min" else value > self.best)
+
     def update(self, value: float, epoch: int) -> bool:
         """Record an epoch's value; return whether it improved on the best so far."""
-        better = self.best is None or (value < self.best if self.mode == "min" else value > self.best)
+        better = self.improves(value)
         if better:
             self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
         else:

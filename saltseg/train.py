@@ -67,6 +67,7 @@ class TrainOptions:
     input_size: int = MODEL_SIZE
     loss: str = "bce+dice"
     lovasz_from: float | None = 0.6
+    average_from: float | None = 0.75
     monitor: str = "val_map"
     val_fraction: float = 0.2
     folds: int = 1
@@ -92,6 +93,8 @@ class TrainSummary:
     best_val_map: float
     best_checkpoint: Path
     stop_reason: str
+    averaged_from: int | None = None
+    """First epoch of the weight average when the average is best.pt, else None."""
 
 
 def train(opts: TrainOptions) -> TrainSummary:
@@ -134,8 +137,10 @@ def check_options(opts: TrainOptions) -> None:
         raise SaltsegError(f"--budget must be positive, got {opts.budget:g} seconds")
     if opts.loss not in LOSSES:
         raise SaltsegError(f"unknown loss '{opts.loss}'; choose one of: {', '.join(LOSSES)}")
-    if opts.lovasz_from is not None and not 0 <= opts.lovasz_from <= 1:
-        raise SaltsegError(f"--lovasz-from must be a fraction in [0, 1], got {opts.lovasz_from}")
+    for name in ("lovasz_from", "average_from"):
+        value = getattr(opts, name)
+        if value is not None and not 0 <= value <= 1:
+            raise SaltsegError(f"--{name.replace('_', '-')} must be a fraction in [0, 1], got {value}")
     if opts.monitor not in ("val_loss", "val_map"):
         raise SaltsegError(f"unknown monitor '{opts.monitor}'; choose val_loss or val_map")
     if opts.arch not in ARCHITECTURES:
@@ -243,7 +248,7 @@ def _versions() -> dict[str, str]:
 
 
 def _summary(run: RunDir, trainer: Trainer, reason: str) -> TrainSummary:
-    best = next(r for r in trainer.rows if r["epoch"] == trainer.stopper.best_epoch)
+    best = trainer.average_row or next(r for r in trainer.rows if r["epoch"] == trainer.stopper.best_epoch)
     return TrainSummary(
         run=run.root,
         epochs_run=trainer.epoch,
@@ -252,5 +257,6 @@ def _summary(run: RunDir, trainer: Trainer, reason: str) -> TrainSummary:
         best_val_map=best["val_map"],
         best_checkpoint=run.best_checkpoint,
         stop_reason=reason,
+        averaged_from=int(best["averaged_from"]) if trainer.average_row else None,
     )
 

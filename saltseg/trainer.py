@@ -12,12 +12,13 @@ import torch
 from rich.progress import TextColumn
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel
 
 from saltseg import distributed
 from saltseg.console import progress_bar
 from saltseg.datafile import Dataset
 from saltseg.device import Precision, autocast
-from saltseg.engine import predict_logits, train_steps
+from saltseg.engine import predict_logits, recompute_batch_norm, train_steps
 from saltseg.errors import SaltsegError
 from saltseg.losses import LOSSES, Loss, lovasz_hinge
 from saltseg.metric import competition_score, iou_per_image
@@ -29,6 +30,10 @@ from saltseg.shapes import InputFit
 
 log = logging.getLogger("saltseg")
 
+AVERAGE_RESERVE_EPOCHS = 0.5
+"""Share of an epoch's time kept at the end of a budget for the weight average's batch-norm pass
+and validation."""
+
 
 def ids_to_rows(ids: list[str], wanted: list[str]) -> np.ndarray:
     """Return the row of each id of ``wanted`` in ``ids``; an unknown id is an error."""
@@ -37,6 +42,12 @@ def ids_to_rows(ids: list[str], wanted: list[str]) -> np.ndarray:
     if missing:
         raise SaltsegError(f"the split names {len(missing)} ids the data file lacks, e.g. {missing[0]}")
     return np.array([index[name] for name in wanted], dtype=np.int64)
+
+
+def _fraction(config: dict[str, Any], key: str) -> float:
+    """Return the run fraction ``config[key]`` (1, never, when it is missing or None)."""
+    value = config.get(key)
+    return 1.0 if value is None else float(value)
 
 
 class Trainer:
@@ -71,6 +82,9 @@ class Trainer:
         self.input_fit = InputFit.of_config(config)
         fp16 = Precision(config["precision"]) is Precision.fp16
         self.scaler = torch.amp.GradScaler(device.type) if fp16 else None
+        self.averaged = AveragedModel(self.model) if _fraction(config, "average_from") < 1 else None
+        self.averaged_from: int | None = None
+        self.average_row: dict[str, float] | None = None
         self.epoch, self.rows, self.seconds = 0, [], 0.0
         self._seconds_before = 0.0
         if resuming:
@@ -79,7 +93,14 @@ class Trainer:
             self._save_last()
 
     def fit(self) -> str:
-        """Train until the epochs, the early stop or the budget end it; return why it ended."""
+        """Train until the epochs, the early stop or the budget end it, then try the weight average;
+        return why training ended."""
+        reason = self._train_epochs()
+        if self.ranks.is_main:
+            self._adopt_average_if_better()
+        return reason
+
+    def _train_epochs(self) -> str:
         while self.epoch < self.config["epochs"]:
             if self._budget_spent():
                 return "time budget spent"
@@ -102,8 +123,15 @@ class Trainer:
         times = [r["seconds"] for r in self.rows]
         return float(np.median(times[1:] or times)) if times else None
 
-    def _budget_spent(self) -> bool:
+    def _epochs_budget(self) -> float | None:
+        """Return the seconds the epochs may take: the budget less the weight average's reserve."""
         budget, epoch_s = self.config.get("budget"), self._epoch_seconds()
+        if budget is None or self.averaged is None or epoch_s is None:
+            return budget
+        return budget - AVERAGE_RESERVE_EPOCHS * epoch_s
+
+    def _budget_spent(self) -> bool:
+        budget, epoch_s = self._epochs_budget(), self._epoch_seconds()
         if budget is None or epoch_s is None:
             return False
         return budget - self.seconds < 0.2 * epoch_s
@@ -117,6 +145,7 @@ class Trainer:
         batches = self._rank_batches(torch.randperm(len(self.train_images), generator=gen))
         lr = self.optimizer.param_groups[0]["lr"]
         train_loss, steps = self._train_pass(epoch, batches, gen)
+        self._update_average(epoch)
         train_loss = distributed.mean_over_ranks(train_loss, self.ranks, self.device)
         val = distributed.from_main(self._validate() if self.ranks.is_main else None, self.ranks)
         improved = self.stopper.update(val[self.config["monitor"]], epoch)
@@ -178,17 +207,46 @@ class Trainer:
 
     def _planned_epochs(self) -> float:
         """Return how many epochs the run is expected to reach (the cap, or what the budget allows)."""
-        epoch_s, cap = self._epoch_seconds(), self.config["epochs"]
-        if self.config.get("budget") is None or epoch_s is None:
+        epoch_s, cap, budget = self._epoch_seconds(), self.config["epochs"], self._epochs_budget()
+        if budget is None or epoch_s is None:
             return float(cap)
-        return planned_epochs(self.config["budget"], self._seconds_before, epoch_s, self.epoch, cap)
+        return planned_epochs(budget, self._seconds_before, epoch_s, self.epoch, cap)
+
+    def _in_last_part(self, epoch: int, key: str) -> bool:
+        """Whether ``epoch`` comes after the fraction ``config[key]`` of the planned epochs."""
+        start = _fraction(self.config, key)
+        return start < 1 and epoch - 1 >= start * self._planned_epochs()
 
     def _epoch_loss(self, epoch: int) -> Loss:
         """Return the epoch's loss: the chosen one, then the Lovasz hinge from ``lovasz_from`` of the run."""
-        start = self.config.get("lovasz_from")
-        if start is not None and epoch - 1 >= start * self._planned_epochs():
-            return lovasz_hinge
-        return LOSSES[self.config["loss"]]
+        return lovasz_hinge if self._in_last_part(epoch, "lovasz_from") else LOSSES[self.config["loss"]]
+
+    def _update_average(self, epoch: int) -> None:
+        """Add the epoch's weights to the running average from ``average_from`` of the run on."""
+        if self.averaged is None or not self._in_last_part(epoch, "average_from"):
+            return
+        self.averaged.update_parameters(self.model)
+        self.averaged_from = self.averaged_from or epoch
+
+    def _adopt_average_if_better(self) -> None:
+        """Give the averaged weights fresh batch-norm statistics, validate them, and make them
+        best.pt when they beat the best epoch on the monitored value."""
+        if self.averaged is None or int(self.averaged.n_averaged) < 2:
+            return
+        averaged = self.averaged.module
+        with self.precision:
+            recompute_batch_norm(averaged, self.train_images, self.input_fit, 2 * self.config["batch_size"])
+        val = self._validate(averaged)
+        first, monitor = self.averaged_from, self.config["monitor"]
+        better = self.stopper.improves(val[monitor])
+        log.info(
+            "average of epochs %d-%d: val_loss %.4f  val_iou %.3f  val_map %.3f  %s",
+            first, self.epoch, val["val_loss"], val["val_iou"], val["val_map"],
+            "*best" if better else f"(epoch {self.stopper.best_epoch} stays best)",
+        )
+        if better:
+            self.average_row = {"epoch": self.epoch, "averaged_from": first, **val}
+            save_checkpoint(self.run.best_checkpoint, {"model": averaged.state_dict(), **self.average_row})
 
     def _set_budget_lr(self, epoch: int, step: int, steps: int) -> None:
         lr = budget_lr(self.config["lr"], epoch - 1 + step / max(steps, 1), self._planned_epochs())
@@ -203,12 +261,11 @@ class Trainer:
         val_s = self.rows[-1]["seconds"] - steps * step_s if self.rows else 0.0
         val_s = max(val_s, len(self.val_images) / self.config["batch_size"] * step_s / 3)
         projected = self._seconds_before + (time.monotonic() - started) + step_s + val_s
-        return projected > self.config["budget"]
+        return projected > self._epochs_budget()
 
-    def _validate(self) -> dict[str, float]:
-        logits = predict_logits(
-            self.model, self.val_images, self.input_fit, 2 * self.config["batch_size"], self.precision
-        )
+    def _validate(self, model: nn.Module | None = None) -> dict[str, float]:
+        batch = 2 * self.config["batch_size"]
+        logits = predict_logits(model or self.model, self.val_images, self.input_fit, batch, self.precision)
         truth = self.val_masks.bool()
         loss = self.loss_fn(logits.unsqueeze(1), truth.unsqueeze(1).float()).item()
         pred = logits > 0
@@ -234,6 +291,9 @@ class Trainer:
                 "model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict() if self.scheduler else {},
+                "scaler": self.scaler.state_dict() if self.scaler else {},
+                "averaged": self.averaged.state_dict() if self.averaged else {},
+                "averaged_from": self.averaged_from,
                 "stopper": self.stopper.state_dict(),
                 "rows": self.rows,
                 "seconds": self.seconds,
@@ -249,6 +309,9 @@ class Trainer:
         self.stopper.load_state_dict(state["stopper"])
         if self.scaler is not None:
             self.scaler.load_state_dict(state["scaler"])
+        if self.averaged is not None and state.get("averaged"):
+            self.averaged.load_state_dict(state["averaged"])
+            self.averaged_from = state["averaged_from"]
         self.epoch, self.rows, self.seconds = state["epoch"], list(state["rows"]), state["seconds"]
         torch.set_rng_state(state["torch_rng"])
         if self.ranks.is_main:

@@ -18,9 +18,10 @@ from helpers import assert_one_line_error, invoke
 from PIL import Image
 
 from saltseg.datafile import Dataset, read_dataset, write_dataset
+from saltseg.engine import recompute_batch_norm
 from saltseg.models import build_model
 from saltseg.rundir import METRIC_COLUMNS, RunDir, load_checkpoint
-from saltseg.shapes import InputFit
+from saltseg.shapes import Fit, InputFit
 
 TINY = ("--arch", "unet", "--start-filters", "4", "--batch-size", "8", "--lr", "0.003", "--loss", "bce")
 SEED_RECIPE = ("--lovasz-from", "1", "--monitor", "val_loss")
@@ -217,6 +218,7 @@ def _unlabelled(tiny_h5: Path, path: Path) -> Path:
         (("--loss", "focal"), "focal"),
         (("--budget", "soon"), "soon"),
         (("--input-size", "120"), "multiple of 16"),
+        (("--average-from", "1.5"), "--average-from"),
         (("--input-size", "96"), "--input-size"),
         (("--arch", "smp-unet", "--input-size", "112"), "multiple of 32"),
     ],
@@ -279,3 +281,47 @@ def test_budget_stops_in_time_and_leaves_a_complete_run(tiny_h5: Path, tmp_path:
     lrs = [float(r["lr"]) for r in rows]
     assert len(lrs) >= 3 and all(a >= b for a, b in pairwise(lrs[1:]))
     assert lrs[-1] < 0.5 * 1e-3
+
+
+def test_the_last_epochs_weights_are_averaged_across_a_resume(tiny_h5: Path, tmp_path: Path) -> None:
+    run = tmp_path / "averaged"
+    first = invoke(*train_args(tiny_h5, run, "--epochs", "3", "--average-from", "0.5"))
+    assert first.exit_code == 0, first.output
+    after_3 = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert after_3["averaged_from"] == 3 and int(after_3["averaged"]["n_averaged"]) == 1
+    second = invoke("train", "--data", tiny_h5, "--run", run, "--epochs", "4", "--resume")
+    assert second.exit_code == 0, second.output
+    after_4 = load_checkpoint(run / "checkpoints" / "last.pt")
+    averaged = after_4["averaged"]
+    assert int(averaged["n_averaged"]) == 2
+    names = [name for name, _ in build_model(RunDir(run).read_config()).named_parameters()]
+    for name in names:
+        expected = (after_3["model"][name] + after_4["model"][name]) / 2
+        torch.testing.assert_close(averaged[f"module.{name}"], expected)
+    line = next(x for x in (run / "train.log").read_text().splitlines() if "average of epochs 3-4" in x)
+    average_loss = float(line.split("val_loss ")[1].split()[0])
+    best = load_checkpoint(run / "checkpoints" / "best.pt")
+    if average_loss < min(float(r["val_loss"]) for r in metrics(run)):
+        assert best["averaged_from"] == 3 and "average of epochs 3-4 of 4" in second.stdout
+        torch.testing.assert_close(best["model"][names[0]], averaged[f"module.{names[0]}"])
+    else:
+        assert "averaged_from" not in best and "*best" not in line
+
+
+def test_no_average_is_kept_when_averaging_is_off(tiny_h5: Path, tmp_path: Path) -> None:
+    run = tmp_path / "plain"
+    result = invoke(*train_args(tiny_h5, run, "--epochs", "2", "--average-from", "1"))
+    assert result.exit_code == 0, result.output
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["averaged"] == {}
+    assert "average of" not in (run / "train.log").read_text()
+
+
+def test_batch_norm_statistics_are_recomputed_over_the_images(tiny_h5: Path) -> None:
+    images = torch.from_numpy(read_dataset(tiny_h5).images[:12])
+    model = build_model({"arch": "unet", "start_filters": 4, "batch_norm": True, "dropout": 0.0})
+    norm = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    seen: list[torch.Tensor] = []
+    norm.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].mean(dim=(0, 2, 3))))
+    recompute_batch_norm(model, images, InputFit(Fit.reflect, 128), batch_size=4)
+    assert len(seen) == 3 and int(norm.num_batches_tracked) == 3 and not model.training
+    torch.testing.assert_close(norm.running_mean, torch.stack(seen).mean(0), rtol=1e-4, atol=1e-5)
