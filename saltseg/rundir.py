@@ -9,7 +9,7 @@
       train.log              the training log
       curves.png             loss and score per epoch
       checkpoints/last.pt    full training state after every epoch
-      checkpoints/best.pt    model weights at the best validation epoch
+      checkpoints/best.pt    model weights at the best validation epoch (or of the epochs' average)
       val_probs.h5           validation probabilities (written by ``threshold``)
       threshold.json         chosen threshold and minimum area
       threshold.png          score against threshold

@@ -1,0 +1,58 @@
+"""Whether one run's validation score really differs from another's: the paired difference.
+
+Both runs must validate the same images (the same split, as ``benchmarks/accuracy.py`` makes).
+Each run's ``val_probs.h5`` (written by ``saltseg threshold``) is cut at its own threshold and
+minimum area; the per-image competition scores give each run's score with its standard error,
+and the mean per-image difference with the standard error of that paired difference. A
+difference within about two standard errors is noise of the split, not a better recipe.
+
+    python benchmarks/compare_runs.py RUN_A RUN_B
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from saltseg.datafile import read_dataset, read_predictions
+from saltseg.metric import per_image_scores
+from saltseg.rundir import RunDir
+from saltseg.sweep import apply_cut
+
+
+def per_image_validation_scores(run: Path) -> dict[str, float]:
+    """Return each validation image's competition score for ``run``, cut as ``threshold`` chose."""
+    rundir = RunDir(run)
+    preds = read_predictions(rundir.val_probs_path)
+    data = read_dataset(rundir.read_config()["data"])
+    assert data.masks is not None
+    rows = {name: i for i, name in enumerate(data.ids)}
+    truth = data.masks[[rows[name] for name in preds.ids]].astype(bool)
+    threshold, min_area = rundir.read_cut()
+    scores = per_image_scores(apply_cut(preds.probs.astype(np.float32), threshold, min_area), truth)
+    return dict(zip(preds.ids, scores.tolist(), strict=True))
+
+
+def mean_and_error(values: np.ndarray) -> str:
+    """Return 'mean +- standard error' of ``values``."""
+    return f"{values.mean():.4f} +- {values.std(ddof=1) / np.sqrt(len(values)):.4f}"
+
+
+def main() -> None:
+    """Print each run's score and their paired difference, with standard errors."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("runs", type=Path, nargs=2, metavar="RUN")
+    a, b = (per_image_validation_scores(run) for run in parser.parse_args().runs)
+    if a.keys() != b.keys():
+        raise SystemExit("the two runs validate different images; compare runs of one split")
+    first, second = np.array(list(a.values())), np.array([b[name] for name in a])
+    print(f"A {mean_and_error(first)}, B {mean_and_error(second)}, "
+          f"A - B {mean_and_error(first - second)} over {len(first)} images")
+
+
+if __name__ == "__main__":
+    main()
