@@ -13,9 +13,11 @@ Also printed: the machine's matrix-multiply rate in saltseg's precision, the sha
 saltseg's loop reaches (the seed UNet costs about 4.5 GFLOP per 128x128 image per training step),
 and the peak memory of a CPU training on all 3600 images (one epoch of ``saltseg train`` in a
 child process). ``--compile`` also measures saltseg's loop with the model under torch.compile
-(compilation time is printed apart and left out of the rate).
+(compilation time is printed apart and left out of the rate). ``--widths`` also measures the
+default network, the residual UNet, at those start filters (what a wider network costs an hour).
 
     python benchmarks/train_throughput.py [--data ../shared/data] [--steps 20] [--skip-memory] [--compile]
+                                          [--widths 16,24,32]
 """
 
 from __future__ import annotations
@@ -41,8 +43,10 @@ from saltseg.datafile import read_dataset
 from saltseg.device import autocast, resolve_precision
 from saltseg.engine import train_steps
 from saltseg.losses import bce
+from saltseg.models.resunet import residual_unet
 from saltseg.models.unet import seed_unet
 from saltseg.prepare import prepare
+from saltseg.shapes import Fit, InputFit
 
 GFLOP_PER_IMAGE = 4.5
 BATCH = 32
@@ -90,14 +94,20 @@ def reference_rate(zip_path: Path, steps: int) -> float:
     return steps * BATCH / (time.perf_counter() - start)
 
 
-def saltseg_rate(h5_path: Path, steps: int, compiled: bool = False) -> tuple[float, str, float]:
-    """Images/s of saltseg's training steps, the precision they ran in, and the warm-up's seconds."""
+def saltseg_rate(
+    h5_path: Path, steps: int, compiled: bool = False, resunet_filters: int | None = None
+) -> tuple[float, str, float]:
+    """Images/s of saltseg's training steps, the precision they ran in, and the warm-up's seconds.
+
+    The seed UNet trains, or the residual UNet with ``resunet_filters`` start filters.
+    """
     torch.manual_seed(0)
     device = torch.device("cpu")
     precision = resolve_precision("auto", device)
     data = read_dataset(h5_path)
     images, masks = torch.from_numpy(data.images), torch.from_numpy(data.masks)
-    model = seed_unet(batch_norm=True).to(memory_format=torch.channels_last)
+    model = seed_unet(batch_norm=True) if resunet_filters is None else residual_unet(resunet_filters)
+    model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     net = torch.compile(model) if compiled else model
     gen = torch.Generator().manual_seed(0)
@@ -119,7 +129,7 @@ def saltseg_rate(h5_path: Path, steps: int, compiled: bool = False) -> tuple[flo
         autocast(device, precision),
         Augment.flip,
         gen,
-        "reflect",
+        InputFit(Fit.reflect, 128),
         before,
         lambda i, loss: None,
     )
@@ -176,12 +186,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--compile", action="store_true", help="also measure the loop under torch.compile")
+    parser.add_argument("--widths", default="", metavar="16,24,32",
+                        help="also measure the residual UNet (the default network) at these start filters")
     args = parser.parse_args()
+    widths = [int(w) for w in args.widths.split(",") if w]
     with tempfile.TemporaryDirectory() as tmp:
         h5 = Path(tmp) / "train.h5"
         prepare(args.data / "train.zip", h5, None, False)
         ours, precision, _ = saltseg_rate(h5, args.steps)
         compiled = saltseg_rate(h5, args.steps, compiled=True) if args.compile else None
+        by_width = {w: saltseg_rate(h5, args.steps, resunet_filters=w)[0] for w in widths}
         reference = reference_rate(args.data / "train.zip", args.steps)
         gflops = matmul_gflops(precision)
         memory = None if args.skip_memory else peak_training_memory_mb(h5)
@@ -191,6 +205,8 @@ def main() -> None:
     if compiled is not None:
         print(f"saltseg, torch.compile {compiled[0]:8.1f} images/s ({compiled[0] / ours:.2f}x eager; "
               f"compiling took {compiled[2]:.0f} s)")
+    for width, rate in by_width.items():
+        print(f"residual UNet {width:2d}      {rate:8.1f} images/s ({rate / ours:.2f}x the seed UNet's loop)")
     print(f"reference loop         {reference:8.1f} images/s (fp32, PNG DataLoader)")
     print(f"ratio                  {ours / reference:8.2f}x")
     print(f"matmul rate ({precision})   {gflops:8.0f} GFLOP/s")
@@ -202,6 +218,7 @@ def main() -> None:
             {
                 "saltseg_img_s": ours,
                 "compiled_img_s": compiled[0] if compiled else None,
+                "resunet_img_s_by_width": by_width,
                 "reference_img_s": reference,
                 "ratio": ours / reference,
                 "precision": precision,

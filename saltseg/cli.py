@@ -166,8 +166,8 @@ def train_cli(
     ] = _TRAIN.lovasz_from,
     average_from: Annotated[
         float | None,
-        _opt(OPTIM, "Average the weights of every epoch after this fraction of the run; best.pt "
-             "if better (1: never)."),
+        _opt(OPTIM, "Average the weights of every epoch after this fraction of the run (e.g. "
+             "0.75); best.pt if it validates better. Off by default."),
     ] = _TRAIN.average_from,
     monitor: Annotated[
         str, _opt(OPTIM, "val_map or val_loss: what best.pt follows.", "--monitor", "--monitor-metric")

@@ -67,7 +67,7 @@ class TrainOptions:
     input_size: int = MODEL_SIZE
     loss: str = "bce+dice"
     lovasz_from: float | None = 0.6
-    average_from: float | None = 0.75
+    average_from: float | None = None
     monitor: str = "val_map"
     val_fraction: float = 0.2
     folds: int = 1
