@@ -93,10 +93,9 @@ def main() -> None:
         "cpu": cpu_model(),
         "overrides": args.set,
     }
-    best = (f"average of epochs {summary.averaged_from}-{summary.best_epoch}" if summary.averaged_from
-            else f"epoch {summary.best_epoch}")
     print(f"budget {args.budget}: validation score {choice.score:.4f} at threshold {choice.threshold:.2f}, "
-          f"min area {choice.min_area} (at 0.5: {choice.score_at_half:.4f}), weights of {best}; "
+          f"min area {choice.min_area} (at 0.5: {choice.score_at_half:.4f}), "
+          f"weights of the {summary.best_weights}; "
           f"{summary.epochs_run} epochs in {trained_s / 60:.1f} min, {rate:.1f} images/s; {cpu_model()}")
     print(json.dumps(figures))
 

@@ -20,6 +20,7 @@ from saltseg.datafile import read_dataset, read_predictions
 from saltseg.metric import per_image_scores
 from saltseg.rundir import RunDir
 from saltseg.sweep import apply_cut
+from saltseg.trainer import ids_to_rows
 
 
 def per_image_validation_scores(run: Path) -> dict[str, float]:
@@ -28,8 +29,7 @@ def per_image_validation_scores(run: Path) -> dict[str, float]:
     preds = read_predictions(rundir.val_probs_path)
     data = read_dataset(rundir.read_config()["data"])
     assert data.masks is not None
-    rows = {name: i for i, name in enumerate(data.ids)}
-    truth = data.masks[[rows[name] for name in preds.ids]].astype(bool)
+    truth = data.masks[ids_to_rows(data.ids, preds.ids)].astype(bool)
     threshold, min_area = rundir.read_cut()
     scores = per_image_scores(apply_cut(preds.probs.astype(np.float32), threshold, min_area), truth)
     return dict(zip(preds.ids, scores.tolist(), strict=True))

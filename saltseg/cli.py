@@ -187,13 +187,8 @@ def train_cli(
     params["budget"] = _duration(budget)
     with reported_errors():
         summary = training.train(training.TrainOptions(**params, given=given))
-    best = (
-        f"average of epochs {summary.averaged_from}-{summary.best_epoch}"
-        if summary.averaged_from
-        else f"best epoch {summary.best_epoch}"
-    )
     typer.echo(
-        f"{best} of {summary.epochs_run}: val_loss {summary.best_val_loss:.4f}, "
+        f"{summary.best_weights} of {summary.epochs_run}: val_loss {summary.best_val_loss:.4f}, "
         f"val_map {summary.best_val_map:.4f}; weights {summary.best_checkpoint} ({summary.stop_reason})"
     )
 

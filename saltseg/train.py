@@ -96,6 +96,13 @@ class TrainSummary:
     averaged_from: int | None = None
     """First epoch of the weight average when the average is best.pt, else None."""
 
+    @property
+    def best_weights(self) -> str:
+        """Return what best.pt holds: 'best epoch N' or 'average of epochs A-N'."""
+        if self.averaged_from:
+            return f"average of epochs {self.averaged_from}-{self.best_epoch}"
+        return f"best epoch {self.best_epoch}"
+
 
 def train(opts: TrainOptions) -> TrainSummary:
     """Train a model as ``opts`` says and return the summary of the best epoch."""
