@@ -150,6 +150,9 @@ def train_cli(
     encoder_weights: Annotated[
         str, _opt(MODEL, "smp-unet: none, imagenet or a local PATH.")
     ] = _TRAIN.encoder_weights,
+    image_head: Annotated[
+        bool, _opt(MODEL, "An image-level 'any salt' head whose probability caps every pixel's.")
+    ] = _TRAIN.image_head,
     fit: Annotated[Fit, _opt(MODEL, "101 to the input size by reflect padding or resizing.")] = _TRAIN.fit,
     input_size: Annotated[
         int, _opt(MODEL, "Side of the network's square input, a multiple of 16 (32 for smp-unet).")

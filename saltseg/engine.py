@@ -11,16 +11,37 @@ from torch import nn
 from torch.optim.swa_utils import update_bn
 
 from saltseg.augment import Augment, augment_batch
-from saltseg.losses import Loss
+from saltseg.losses import Loss, with_image_term
 from saltseg.shapes import InputFit
 
 log = logging.getLogger("saltseg")
 
 
-def image_logits(model: nn.Module, images: torch.Tensor, fit: InputFit) -> torch.Tensor:
-    """Return logits (B, 1, 101, 101) float32 for images (B, 101, 101) uint8 or (B, 1, 101, 101) float."""
-    x = fit.model_input(images).contiguous(memory_format=torch.channels_last)
-    return fit.to_image_size(model(x)).float()
+def network_output(
+    model: nn.Module, images: torch.Tensor, fit: InputFit
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Return what ``model`` makes of images (B, 101, 101) uint8 or (B, 1, 101, 101) float,
+    fitted to its input size, channels-last."""
+    return model(fit.model_input(images).contiguous(memory_format=torch.channels_last))
+
+
+def logits_at_image_size(model: nn.Module, images: torch.Tensor, fit: InputFit) -> torch.Tensor:
+    """Return logits (B, 1, 101, 101) float32 of a network that returns one map (eval mode)."""
+    return fit.to_image_size(network_output(model, images, fit)).float()
+
+
+def step_loss(
+    output: torch.Tensor | tuple[torch.Tensor, torch.Tensor],
+    target: torch.Tensor,
+    loss_fn: Loss,
+    fit: InputFit,
+) -> torch.Tensor:
+    """Return the training loss of a network's output: ``loss_fn`` of its pixel logits cut back to
+    the image, plus the image head's term when the output is (pixel logits, image logits)."""
+    if isinstance(output, tuple):
+        pixel, image = output
+        return with_image_term(loss_fn(fit.to_image_size(pixel).float(), target), image.float(), target)
+    return loss_fn(fit.to_image_size(output).float(), target)
 
 
 def train_steps(
@@ -52,8 +73,8 @@ def train_steps(
         y = masks[idx].unsqueeze(1).float()
         x, y = augment_batch(x, y, augment, gen)
         with precision:
-            logits = image_logits(model, x, fit)
-        loss = loss_fn(logits, y)
+            output = network_output(model, x, fit)
+        loss = step_loss(output, y, loss_fn, fit)
         optimizer.zero_grad(set_to_none=True)
         if scaler is None:
             loss.backward()
@@ -83,7 +104,7 @@ def predict_logits(
     for start in range(0, len(images), batch_size):
         batch = images[start : start + batch_size]
         with precision:
-            out.append(image_logits(model, batch, fit)[:, 0])
+            out.append(logits_at_image_size(model, batch, fit)[:, 0])
         if on_batch:
             on_batch(len(batch))
     return torch.cat(out) if out else torch.zeros((0, *images.shape[1:]), device=images.device)

@@ -1,4 +1,5 @@
-"""Training losses on logits: binary cross-entropy, BCE + Dice, and the Lovasz hinge."""
+"""Training losses on logits: binary cross-entropy, BCE + Dice, the Lovasz hinge, and the
+image-level head's term."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ import torch.nn.functional as F
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
+IMAGE_LOSS_WEIGHT = 0.5
+"""Weight of the image head's cross-entropy beside the pixel loss."""
+
 
 def bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy on logits, mean over pixels. Shapes (B, 1, H, W)."""
+    """Binary cross-entropy on logits, mean over elements. Shapes (B, 1, H, W) or (B, 1)."""
     return F.binary_cross_entropy_with_logits(logits, target)
 
 
@@ -46,6 +50,15 @@ def lovasz_hinge(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     jaccard = 1.0 - intersection / union
     weights = torch.cat([jaccard[:, :1], jaccard[:, 1:] - jaccard[:, :-1]], dim=1)
     return (F.relu(errors_sorted) * weights).sum(1).mean()
+
+
+def with_image_term(
+    pixel_loss: torch.Tensor, image_logits: torch.Tensor, target: torch.Tensor
+) -> torch.Tensor:
+    """Return ``pixel_loss`` plus the weighted cross-entropy of image logits (B, 1) against
+    whether each target mask (B, 1, H, W) holds any salt."""
+    any_salt = target.flatten(1).amax(1, keepdim=True)
+    return pixel_loss + IMAGE_LOSS_WEIGHT * bce(image_logits, any_salt)
 
 
 LOSSES: dict[str, Loss] = {"bce": bce, "bce+dice": bce_dice, "lovasz": lovasz_hinge}

@@ -63,6 +63,7 @@ class TrainOptions:
     dropout: float = 0.0
     encoder: str = "resnet34"
     encoder_weights: str = "none"
+    image_head: bool = False
     fit: Fit = Fit.reflect
     input_size: int = MODEL_SIZE
     loss: str = "bce+dice"

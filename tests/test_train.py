@@ -325,3 +325,27 @@ def test_batch_norm_statistics_are_recomputed_over_the_images(tiny_h5: Path) -> 
     recompute_batch_norm(model, images, InputFit(Fit.reflect, 128), batch_size=4)
     assert len(seen) == 3 and int(norm.num_batches_tracked) == 3 and not model.training
     torch.testing.assert_close(norm.running_mean, torch.stack(seen).mean(0), rtol=1e-4, atol=1e-5)
+
+
+def test_the_image_head_learns_and_caps_every_pixel_by_its_image(tiny_h5: Path, tmp_path: Path) -> None:
+    run = tmp_path / "gated"
+    result = invoke(*train_args(tiny_h5, run, "--epochs", "2", "--image-head"))
+    assert result.exit_code == 0, result.output
+    config = RunDir(run).read_config()
+    assert config["image_head"] is True
+    torch.manual_seed(config["seed"])
+    untrained = build_model(config).state_dict()
+    model = build_model(config)
+    model.load_state_dict(load_checkpoint(run / "checkpoints" / "best.pt")["model"])
+    head = "net.image_head.2.weight"
+    assert not torch.equal(model.state_dict()[head], untrained[head])
+    x = InputFit.of_config(config).model_input(torch.from_numpy(read_dataset(tiny_h5).images[:8]))
+    pixel, image = model.train()(x)
+    assert pixel.shape == (8, 1, 128, 128) and image.shape == (8, 1)
+    model.eval()
+    capped = model(x)
+    pixel, image = model.net(x)
+    assert torch.equal(capped, torch.minimum(pixel, image.view(8, 1, 1, 1)))
+    chosen = invoke("threshold", run, "--json")
+    assert chosen.exit_code == 0, chosen.output
+    assert 0 <= json.loads(chosen.stdout)["score"] <= 1

@@ -8,6 +8,7 @@ from typing import Any
 from torch import nn
 
 from saltseg.errors import SaltsegError
+from saltseg.models.gate import SaltGate
 from saltseg.models.resunet import residual_unet
 from saltseg.models.smp_unet import build_smp_unet
 from saltseg.models.unet import seed_unet
@@ -18,16 +19,17 @@ def _seed_unet(config: dict[str, Any], load_weights: bool) -> nn.Module:
         start_filters=config["start_filters"],
         batch_norm=config["batch_norm"],
         dropout=config["dropout"],
+        with_image_head=has_image_head(config),
     )
 
 
 def _resunet(config: dict[str, Any], load_weights: bool) -> nn.Module:
-    return residual_unet(config["start_filters"], config["dropout"])
+    return residual_unet(config["start_filters"], config["dropout"], has_image_head(config))
 
 
 def _smp_unet(config: dict[str, Any], load_weights: bool) -> nn.Module:
     weights = config["encoder_weights"] if load_weights else None
-    return build_smp_unet(config["encoder"], weights)
+    return build_smp_unet(config["encoder"], weights, has_image_head(config))
 
 
 ARCHITECTURES: dict[str, Callable[[dict[str, Any], bool], nn.Module]] = {
@@ -37,13 +39,19 @@ ARCHITECTURES: dict[str, Callable[[dict[str, Any], bool], nn.Module]] = {
 }
 
 
+def has_image_head(config: dict[str, Any]) -> bool:
+    """Whether the run's network has the image-level head (runs made before it existed do not)."""
+    return bool(config.get("image_head", False))
+
+
 def size_multiple(arch: str) -> int:
     """Return what the input side of ``arch`` must be a multiple of (its total downsampling)."""
     return 32 if arch == "smp-unet" else 16
 
 
 def build_model(config: dict[str, Any], load_encoder_weights: bool = False) -> nn.Module:
-    """Return the network a run's ``config`` describes (random weights).
+    """Return the network a run's ``config`` describes (random weights); with ``image_head``,
+    wrapped in :class:`~saltseg.models.gate.SaltGate`.
 
     Args:
         config: the run's config.json (``arch`` and that architecture's options).
@@ -53,4 +61,5 @@ def build_model(config: dict[str, Any], load_encoder_weights: bool = False) -> n
     arch = config["arch"]
     if arch not in ARCHITECTURES:
         raise SaltsegError(f"unknown architecture '{arch}'; choose one of: {', '.join(ARCHITECTURES)}")
-    return ARCHITECTURES[arch](config, load_encoder_weights)
+    net = ARCHITECTURES[arch](config, load_encoder_weights)
+    return SaltGate(net) if has_image_head(config) else net

@@ -35,6 +35,7 @@ class ResidualBlock(nn.Module):
         return self.act(self.body(x) + self.shortcut(x))
 
 
-def residual_unet(start_filters: int = 16, dropout: float = 0.0) -> UNet:
+def residual_unet(start_filters: int = 16, dropout: float = 0.0, with_image_head: bool = False) -> UNet:
     """Return the seed's UNet shape with a residual block at every level."""
-    return UNet(partial(ResidualBlock, dropout=dropout), start_filters=start_filters)
+    block = partial(ResidualBlock, dropout=dropout)
+    return UNet(block, start_filters=start_filters, with_image_head=with_image_head)

@@ -23,13 +23,17 @@ def check_encoder_name(name: str) -> None:
     raise SaltsegError(f"unknown encoder '{name}'; choose one of: {known}, ... or tu-<timm name>")
 
 
-def build_smp_unet(encoder: str, encoder_weights: str | None = None) -> nn.Module:
+def build_smp_unet(
+    encoder: str, encoder_weights: str | None = None, with_image_head: bool = False
+) -> nn.Module:
     """Return an smp Unet for 1-channel input and 1 logit, encoder weights from ``encoder_weights``.
 
     Args:
         encoder: an smp encoder name, e.g. ``resnet34``.
         encoder_weights: ``None``/``"none"`` (random), or the path of a local weights file.
             ``"imagenet"`` needs a download, which saltseg does not do: it fails at once.
+        with_image_head: add smp's classification head (one logit per image) on the deepest
+            features; the model then returns (pixel logits, image logits).
     """
     import segmentation_models_pytorch as smp
 
@@ -40,7 +44,8 @@ def build_smp_unet(encoder: str, encoder_weights: str | None = None) -> nn.Modul
             "download the encoder's weights yourself and pass --encoder-weights PATH"
         )
     try:
-        model = smp.Unet(encoder, encoder_weights=None, in_channels=1, classes=1)
+        aux_params = {"classes": 1} if with_image_head else None
+        model = smp.Unet(encoder, encoder_weights=None, in_channels=1, classes=1, aux_params=aux_params)
     except Exception as exc:
         raise SaltsegError(f"cannot build encoder '{encoder}': {exc}") from None
     if encoder_weights not in (None, "none"):

@@ -1,7 +1,8 @@
 """The seed's hand-built UNet: encoder c1..c5, decoder u6..u9, one output logit per pixel.
 
 :class:`UNet` is the shape (5 levels, 2x2 max pooling, 2x2 transposed convolutions, skip
-concatenations, a 1x1 head); the block at each level is a parameter, so the seed's plain
+concatenations, a 1x1 head; optionally an image-level "any salt" head on the bottleneck, see
+:mod:`saltseg.models.gate`); the block at each level is a parameter, so the seed's plain
 convolutions and the residual blocks of :mod:`saltseg.models.resunet` share it.
 """
 
@@ -13,6 +14,8 @@ from itertools import pairwise
 
 import torch
 from torch import nn
+
+from saltseg.models.gate import image_head
 
 Block = Callable[[int, int], nn.Module]
 
@@ -35,10 +38,13 @@ class UNet(nn.Module):
 
     Encoder c1..c5 with 2x2 max pooling p1..p4 (an 8x8 bottleneck for a 128x128 input);
     decoder u6..u9 of 2x2 transposed convolutions, each concatenated with c4..c1 and followed by
-    a block; a 1x1 convolution to one logit.
+    a block; a 1x1 convolution to one logit. With ``with_image_head``, also one logit per image
+    from the bottleneck's pooled features.
     """
 
-    def __init__(self, block: Block, in_channels: int = 1, start_filters: int = 16) -> None:
+    def __init__(
+        self, block: Block, in_channels: int = 1, start_filters: int = 16, with_image_head: bool = False
+    ) -> None:
         super().__init__()
         widths = [start_filters * 2**i for i in range(5)]
         ins = [in_channels, *widths[:-1]]
@@ -50,19 +56,26 @@ class UNet(nn.Module):
         )
         self.decoder = nn.ModuleList(block(2 * cout, cout) for cout in ups[1:])
         self.head = nn.Conv2d(widths[0], 1, 1)
+        self.image_head = image_head(widths[-1]) if with_image_head else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map (B, 1, H, W) with H, W divisible by 16 to logits (B, 1, H, W)."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Map (B, 1, H, W) with H, W divisible by 16 to logits (B, 1, H, W), and with the image
+        head also to image logits (B, 1)."""
         skips = []
         for i, block in enumerate(self.encoder):
             x = block(x if i == 0 else self.pool(x))
             skips.append(x)
-        x = skips.pop()
+        x = bottleneck = skips.pop()
         for up, block in zip(self.upsample, self.decoder, strict=True):
             x = block(torch.cat([up(x), skips.pop()], dim=1))
-        return self.head(x)
+        if self.image_head is None:
+            return self.head(x)
+        return self.head(x), self.image_head(bottleneck)
 
 
-def seed_unet(start_filters: int = 16, batch_norm: bool = False, dropout: float = 0.0) -> UNet:
+def seed_unet(
+    start_filters: int = 16, batch_norm: bool = False, dropout: float = 0.0, with_image_head: bool = False
+) -> UNet:
     """Return the seed's UNet: two 3x3 convolutions (optional batch norm, dropout) per level."""
-    return UNet(partial(conv_block, batch_norm=batch_norm, dropout=dropout), start_filters=start_filters)
+    block = partial(conv_block, batch_norm=batch_norm, dropout=dropout)
+    return UNet(block, start_filters=start_filters, with_image_head=with_image_head)
