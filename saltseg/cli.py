@@ -167,6 +167,9 @@ def train_cli(
     lovasz_from: Annotated[
         float | None, _opt(OPTIM, "Switch to the Lovasz hinge after this fraction of the run (1: never).")
     ] = _TRAIN.lovasz_from,
+    lovasz_hinge: Annotated[
+        str, _opt(OPTIM, "Lovasz hinge: relu (the paper's) or elu (elu+1, smooth).")
+    ] = _TRAIN.lovasz_hinge,
     average_from: Annotated[
         float | None,
         _opt(OPTIM, "Average the weights of every epoch after this fraction of the run (e.g. "

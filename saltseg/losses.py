@@ -4,6 +4,7 @@ image-level head's term."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -33,11 +34,19 @@ def bce_dice(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return bce(logits, target) + soft_dice(logits, target)
 
 
-def lovasz_hinge(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+HINGES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "relu": F.relu,
+    "elu": lambda errors: F.elu(errors) + 1.0,
+}
+"""Forms of the Lovasz hinge on the margin errors: ``relu`` (the paper's, no gradient once a pixel
+is past its margin) and ``elu`` (``elu + 1``: smooth, every pixel keeps a gradient)."""
+
+
+def lovasz_hinge(logits: torch.Tensor, target: torch.Tensor, hinge: str = "relu") -> torch.Tensor:
     """The Lovasz hinge (Berman et al. 2018), per image then averaged: a surrogate of the IoU.
 
-    Each image's hinge errors are sorted in decreasing order and weighted by the gradient of
-    the Lovasz extension of the Jaccard loss.
+    Each image's hinge errors are sorted in decreasing order, passed through ``HINGES[hinge]``
+    and weighted by the gradient of the Lovasz extension of the Jaccard loss.
     """
     logits = logits.flatten(1).float()
     truth = target.flatten(1).float()
@@ -49,7 +58,7 @@ def lovasz_hinge(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     union = positives + (1.0 - truth_sorted).cumsum(1)
     jaccard = 1.0 - intersection / union
     weights = torch.cat([jaccard[:, :1], jaccard[:, 1:] - jaccard[:, :-1]], dim=1)
-    return (F.relu(errors_sorted) * weights).sum(1).mean()
+    return (HINGES[hinge](errors_sorted) * weights).sum(1).mean()
 
 
 def with_image_term(
@@ -62,3 +71,8 @@ def with_image_term(
 
 
 LOSSES: dict[str, Loss] = {"bce": bce, "bce+dice": bce_dice, "lovasz": lovasz_hinge}
+
+
+def pixel_loss(name: str, hinge: str = "relu") -> Loss:
+    """Return the loss called ``name`` in LOSSES, the Lovasz one with the hinge ``hinge``."""
+    return partial(lovasz_hinge, hinge=hinge) if name == "lovasz" else LOSSES[name]

@@ -26,7 +26,7 @@ from saltseg.console import add_log_file
 from saltseg.datafile import Dataset, file_sha256, read_dataset
 from saltseg.device import Precision, resolve_precision
 from saltseg.errors import SaltsegError, fail
-from saltseg.losses import LOSSES
+from saltseg.losses import HINGES, LOSSES
 from saltseg.models import ARCHITECTURES, size_multiple
 from saltseg.models.smp_unet import check_encoder_name
 from saltseg.rundir import RunDir
@@ -68,6 +68,7 @@ class TrainOptions:
     input_size: int = MODEL_SIZE
     loss: str = "bce+dice"
     lovasz_from: float | None = 0.6
+    lovasz_hinge: str = "relu"
     average_from: float | None = None
     monitor: str = "val_map"
     val_fraction: float = 0.2
@@ -145,6 +146,8 @@ def check_options(opts: TrainOptions) -> None:
         raise SaltsegError(f"--budget must be positive, got {opts.budget:g} seconds")
     if opts.loss not in LOSSES:
         raise SaltsegError(f"unknown loss '{opts.loss}'; choose one of: {', '.join(LOSSES)}")
+    if opts.lovasz_hinge not in HINGES:
+        raise SaltsegError(f"unknown Lovasz hinge '{opts.lovasz_hinge}'; choose one of: {', '.join(HINGES)}")
     for name in ("lovasz_from", "average_from"):
         value = getattr(opts, name)
         if value is not None and not 0 <= value <= 1:

@@ -20,7 +20,7 @@ from saltseg.datafile import Dataset
 from saltseg.device import Precision, autocast
 from saltseg.engine import predict_logits, recompute_batch_norm, train_steps
 from saltseg.errors import SaltsegError
-from saltseg.losses import LOSSES, Loss, lovasz_hinge
+from saltseg.losses import Loss, pixel_loss
 from saltseg.metric import competition_score, iou_per_image
 from saltseg.models import build_model
 from saltseg.plots import plot_curves
@@ -77,7 +77,7 @@ class Trainer:
         budgeted = config["schedule"] == "budget"
         self.scheduler = None if budgeted else plateau_scheduler(self.optimizer, mode)
         self.stopper = EarlyStopping(mode=mode, patience=math.inf if budgeted else 10)  # type: ignore[arg-type]
-        self.loss_fn = LOSSES[config["loss"]]
+        self.loss_fn = pixel_loss(config["loss"], config.get("lovasz_hinge", "relu"))
         self.precision = autocast(device, Precision(config["precision"]))
         self.input_fit = InputFit.of_config(config)
         fp16 = Precision(config["precision"]) is Precision.fp16
@@ -219,7 +219,8 @@ class Trainer:
 
     def _epoch_loss(self, epoch: int) -> Loss:
         """Return the epoch's loss: the chosen one, then the Lovasz hinge from ``lovasz_from`` of the run."""
-        return lovasz_hinge if self._in_last_part(epoch, "lovasz_from") else LOSSES[self.config["loss"]]
+        name = "lovasz" if self._in_last_part(epoch, "lovasz_from") else self.config["loss"]
+        return pixel_loss(name, self.config.get("lovasz_hinge", "relu"))
 
     def _update_average(self, epoch: int) -> None:
         """Add the epoch's weights to the running average from ``average_from`` of the run on."""

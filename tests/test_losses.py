@@ -27,3 +27,14 @@ def test_pixel_losses_are_lowest_for_the_true_masks(tiny_h5: Path) -> None:
     for loss in (bce_dice, lovasz_hinge):
         assert loss(truth_logits, masks) < loss(-truth_logits, masks)
         assert loss(truth_logits, masks) < loss(torch.zeros_like(masks), masks)
+
+
+def test_the_smooth_lovasz_hinge_keeps_a_gradient_past_the_margin(tiny_h5: Path) -> None:
+    masks = torch.from_numpy(read_dataset(tiny_h5).masks[:16]).unsqueeze(1).float()
+    confident = (5 * (2 * masks - 1)).requires_grad_()
+    for hinge, expect_gradient in (("relu", False), ("elu", True)):
+        confident.grad = None
+        loss = lovasz_hinge(confident, masks, hinge=hinge)
+        loss.backward()
+        assert bool(confident.grad.abs().sum() > 0) == expect_gradient
+        assert loss < lovasz_hinge(-confident.detach(), masks, hinge=hinge)
