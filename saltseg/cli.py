@@ -153,6 +153,12 @@ def train_cli(
     image_head: Annotated[
         bool, _opt(MODEL, "An image-level 'any salt' head whose probability caps every pixel's.")
     ] = _TRAIN.image_head,
+    scse: Annotated[
+        bool, _opt(MODEL, "unet, resunet: scSE attention after every decoder block.")
+    ] = _TRAIN.scse,
+    hypercolumn: Annotated[
+        bool, _opt(MODEL, "unet, resunet: add every decoder level's upsampled logit to the output.")
+    ] = _TRAIN.hypercolumn,
     fit: Annotated[Fit, _opt(MODEL, "101 to the input size by reflect padding or resizing.")] = _TRAIN.fit,
     input_size: Annotated[
         int, _opt(MODEL, "Side of the network's square input, a multiple of 16 (32 for smp-unet).")

@@ -64,6 +64,8 @@ class TrainOptions:
     encoder: str = "resnet34"
     encoder_weights: str = "none"
     image_head: bool = False
+    scse: bool = False
+    hypercolumn: bool = False
     fit: Fit = Fit.reflect
     input_size: int = MODEL_SIZE
     loss: str = "bce+dice"

@@ -18,8 +18,11 @@ from helpers import assert_one_line_error, invoke
 from PIL import Image
 
 from saltseg.datafile import Dataset, read_dataset, write_dataset
-from saltseg.engine import recompute_batch_norm
+from saltseg.device import Precision, autocast
+from saltseg.engine import predict_logits, recompute_batch_norm
+from saltseg.losses import lovasz_hinge
 from saltseg.models import build_model
+from saltseg.models.attention import SCSE
 from saltseg.rundir import METRIC_COLUMNS, RunDir, load_checkpoint
 from saltseg.shapes import Fit, InputFit
 
@@ -349,3 +352,32 @@ def test_the_image_head_learns_and_caps_every_pixel_by_its_image(tiny_h5: Path, 
     chosen = invoke("threshold", run, "--json")
     assert chosen.exit_code == 0, chosen.output
     assert 0 <= json.loads(chosen.stdout)["score"] <= 1
+
+
+def test_scse_and_hypercolumn_decoders_train_and_rebuild(tiny_h5: Path, tmp_path: Path) -> None:
+    run = tmp_path / "decoder"
+    extra = ("--epochs", "2", "--scse", "--hypercolumn", "--lovasz-from", "0.5", "--lovasz-hinge", "elu")
+    result = invoke(*train_args(tiny_h5, run, *extra))
+    assert result.exit_code == 0, result.output
+    config = RunDir(run).read_config()
+    assert (config["scse"], config["hypercolumn"], config["lovasz_hinge"]) == (True, True, "elu")
+    torch.manual_seed(config["seed"])
+    untrained = build_model(config).state_dict()
+    model = build_model(config).eval()
+    model.load_state_dict(load_checkpoint(run / "checkpoints" / "last.pt")["model"])
+    for name in ("side_heads.0.weight", "decoder.3.1.spatial_gate.0.weight"):
+        assert not torch.equal(model.state_dict()[name], untrained[name])
+    plain = build_model({k: v for k, v in config.items() if k not in ("scse", "hypercolumn")})
+    assert plain.side_heads is None and not any(isinstance(m, SCSE) for m in plain.modules())
+
+    data = read_dataset(tiny_h5)
+    rows = [data.ids.index(i) for i in RunDir(run).read_split()["val"]]
+    images, truth = torch.from_numpy(data.images[rows]), torch.from_numpy(data.masks[rows]).unsqueeze(1)
+    precision = autocast(torch.device("cpu"), Precision(config["precision"]))
+    logits = predict_logits(model, images, InputFit.of_config(config), 16, precision).unsqueeze(1)
+    losses = {h: float(lovasz_hinge(logits, truth.float(), h)) for h in ("relu", "elu")}
+    assert float(metrics(run)[1]["val_loss"]) == pytest.approx(losses["elu"], rel=1e-3)
+    assert losses["elu"] > losses["relu"] + 0.1
+    side_heads, model.side_heads = model.side_heads, None
+    without_sides = predict_logits(model, images, InputFit.of_config(config), 16, precision)
+    assert side_heads is not None and not torch.allclose(without_sides, logits[:, 0])

@@ -16,15 +16,12 @@ from saltseg.models.unet import seed_unet
 
 def _seed_unet(config: dict[str, Any], load_weights: bool) -> nn.Module:
     return seed_unet(
-        start_filters=config["start_filters"],
-        batch_norm=config["batch_norm"],
-        dropout=config["dropout"],
-        with_image_head=has_image_head(config),
+        config["start_filters"], config["batch_norm"], config["dropout"], **decoder_switches(config)
     )
 
 
 def _resunet(config: dict[str, Any], load_weights: bool) -> nn.Module:
-    return residual_unet(config["start_filters"], config["dropout"], has_image_head(config))
+    return residual_unet(config["start_filters"], config["dropout"], **decoder_switches(config))
 
 
 def _smp_unet(config: dict[str, Any], load_weights: bool) -> nn.Module:
@@ -42,6 +39,15 @@ ARCHITECTURES: dict[str, Callable[[dict[str, Any], bool], nn.Module]] = {
 def has_image_head(config: dict[str, Any]) -> bool:
     """Whether the run's network has the image-level head (runs made before it existed do not)."""
     return bool(config.get("image_head", False))
+
+
+def decoder_switches(config: dict[str, Any]) -> dict[str, bool]:
+    """Return the hand-built UNets' decoder options (off in runs made before they existed)."""
+    return {
+        "with_image_head": has_image_head(config),
+        "scse": bool(config.get("scse", False)),
+        "hypercolumn": bool(config.get("hypercolumn", False)),
+    }
 
 
 def size_multiple(arch: str) -> int:

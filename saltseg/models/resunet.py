@@ -35,7 +35,8 @@ class ResidualBlock(nn.Module):
         return self.act(self.body(x) + self.shortcut(x))
 
 
-def residual_unet(start_filters: int = 16, dropout: float = 0.0, with_image_head: bool = False) -> UNet:
-    """Return the seed's UNet shape with a residual block at every level."""
+def residual_unet(start_filters: int = 16, dropout: float = 0.0, **decoder: bool) -> UNet:
+    """Return the seed's UNet shape with a residual block at every level; ``decoder`` takes
+    UNet's switches (with_image_head, scse, hypercolumn)."""
     block = partial(ResidualBlock, dropout=dropout)
-    return UNet(block, start_filters=start_filters, with_image_head=with_image_head)
+    return UNet(block, start_filters=start_filters, **decoder)

@@ -4,6 +4,11 @@
 concatenations, a 1x1 head; optionally an image-level "any salt" head on the bottleneck, see
 :mod:`saltseg.models.gate`); the block at each level is a parameter, so the seed's plain
 convolutions and the residual blocks of :mod:`saltseg.models.resunet` share it.
+
+Two options of the decoder: ``scse`` re-weights each decoder block's output by
+:class:`~saltseg.models.attention.SCSE`; ``hypercolumn`` adds to the 1x1 head's logits one
+1x1-convolution logit from each coarser decoder level, upsampled bilinearly (a hypercolumn fused
+by a 1x1 convolution, computed level by level so no wide full-size map is built).
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ from functools import partial
 from itertools import pairwise
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from saltseg.models.attention import SCSE
 from saltseg.models.gate import image_head
 
 Block = Callable[[int, int], nn.Module]
@@ -38,12 +45,19 @@ class UNet(nn.Module):
 
     Encoder c1..c5 with 2x2 max pooling p1..p4 (an 8x8 bottleneck for a 128x128 input);
     decoder u6..u9 of 2x2 transposed convolutions, each concatenated with c4..c1 and followed by
-    a block; a 1x1 convolution to one logit. With ``with_image_head``, also one logit per image
-    from the bottleneck's pooled features.
+    a block (and scSE with ``scse``); a 1x1 convolution to one logit, plus the coarser levels'
+    logits with ``hypercolumn``. With ``with_image_head``, also one logit per image from the
+    bottleneck's pooled features.
     """
 
     def __init__(
-        self, block: Block, in_channels: int = 1, start_filters: int = 16, with_image_head: bool = False
+        self,
+        block: Block,
+        in_channels: int = 1,
+        start_filters: int = 16,
+        with_image_head: bool = False,
+        scse: bool = False,
+        hypercolumn: bool = False,
     ) -> None:
         super().__init__()
         widths = [start_filters * 2**i for i in range(5)]
@@ -54,8 +68,12 @@ class UNet(nn.Module):
         self.upsample = nn.ModuleList(
             nn.ConvTranspose2d(cin, cout, 2, stride=2) for cin, cout in pairwise(ups)
         )
-        self.decoder = nn.ModuleList(block(2 * cout, cout) for cout in ups[1:])
+        self.decoder = nn.ModuleList(
+            nn.Sequential(block(2 * cout, cout), SCSE(cout)) if scse else block(2 * cout, cout)
+            for cout in ups[1:]
+        )
         self.head = nn.Conv2d(widths[0], 1, 1)
+        self.side_heads = nn.ModuleList(nn.Conv2d(c, 1, 1) for c in ups[1:-1]) if hypercolumn else None
         self.image_head = image_head(widths[-1]) if with_image_head else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
@@ -66,16 +84,22 @@ class UNet(nn.Module):
             x = block(x if i == 0 else self.pool(x))
             skips.append(x)
         x = bottleneck = skips.pop()
+        levels = []
         for up, block in zip(self.upsample, self.decoder, strict=True):
             x = block(torch.cat([up(x), skips.pop()], dim=1))
+            levels.append(x)
+        logits = self.head(x)
+        for side, level in zip(self.side_heads or (), levels, strict=False):
+            logits = logits + F.interpolate(side(level), size=x.shape[-2:], mode="bilinear")
         if self.image_head is None:
-            return self.head(x)
-        return self.head(x), self.image_head(bottleneck)
+            return logits
+        return logits, self.image_head(bottleneck)
 
 
 def seed_unet(
-    start_filters: int = 16, batch_norm: bool = False, dropout: float = 0.0, with_image_head: bool = False
+    start_filters: int = 16, batch_norm: bool = False, dropout: float = 0.0, **decoder: bool
 ) -> UNet:
-    """Return the seed's UNet: two 3x3 convolutions (optional batch norm, dropout) per level."""
+    """Return the seed's UNet: two 3x3 convolutions (optional batch norm, dropout) per level;
+    ``decoder`` takes UNet's switches (with_image_head, scse, hypercolumn)."""
     block = partial(conv_block, batch_norm=batch_norm, dropout=dropout)
-    return UNet(block, start_filters=start_filters, with_image_head=with_image_head)
+    return UNet(block, start_filters=start_filters, **decoder)
