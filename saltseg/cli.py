@@ -151,13 +151,13 @@ def train_cli(
         str, _opt(MODEL, "smp-unet: none, imagenet or a local PATH.")
     ] = _TRAIN.encoder_weights,
     image_head: Annotated[
-        bool, _opt(MODEL, "An image-level 'any salt' head whose probability caps every pixel's.")
+        bool | None, _opt(MODEL, "An image-level 'any salt' head capping every pixel (default: resunet).")
     ] = _TRAIN.image_head,
     scse: Annotated[
-        bool, _opt(MODEL, "unet, resunet: scSE attention after every decoder block.")
+        bool | None, _opt(MODEL, "unet, resunet: scSE after every decoder block (default: resunet).")
     ] = _TRAIN.scse,
     hypercolumn: Annotated[
-        bool, _opt(MODEL, "unet, resunet: add every decoder level's upsampled logit to the output.")
+        bool | None, _opt(MODEL, "unet, resunet: add each decoder level's logit (default: resunet).")
     ] = _TRAIN.hypercolumn,
     fit: Annotated[Fit, _opt(MODEL, "101 to the input size by reflect padding or resizing.")] = _TRAIN.fit,
     input_size: Annotated[

@@ -41,6 +41,10 @@ RESUMABLE = frozenset({"epochs", "budget", "device", "data", "run"})
 
 UNLIMITED_EPOCHS = 100_000
 
+DECODER_SWITCHES = ("image_head", "scse", "hypercolumn")
+"""Options on by default for ``resunet`` (the default recipe), off for the seed's ``unet`` and
+for ``smp-unet``, unless given."""
+
 
 class Interrupted(SaltsegError):
     """Training stopped by Ctrl-C; the last completed epoch is saved."""
@@ -63,14 +67,14 @@ class TrainOptions:
     dropout: float = 0.0
     encoder: str = "resnet34"
     encoder_weights: str = "none"
-    image_head: bool = False
-    scse: bool = False
-    hypercolumn: bool = False
+    image_head: bool | None = None
+    scse: bool | None = None
+    hypercolumn: bool | None = None
     fit: Fit = Fit.reflect
     input_size: int = MODEL_SIZE
     loss: str = "bce+dice"
     lovasz_from: float | None = 0.6
-    lovasz_hinge: str = "relu"
+    lovasz_hinge: str = "elu"
     average_from: float | None = None
     monitor: str = "val_map"
     val_fraction: float = 0.2
@@ -160,6 +164,8 @@ def check_options(opts: TrainOptions) -> None:
         raise SaltsegError(f"unknown architecture '{opts.arch}'; choose one of: {', '.join(ARCHITECTURES)}")
     if opts.arch == "smp-unet":
         check_encoder_name(opts.encoder)
+    if opts.arch == "smp-unet" and (opts.scse or opts.hypercolumn):
+        raise SaltsegError("--scse and --hypercolumn are options of --arch unet and resunet only")
     if problem := InputFit(Fit(opts.fit), opts.input_size).problem(size_multiple(opts.arch)):
         raise SaltsegError(problem)
     if not 0 <= opts.dropout < 1:
@@ -216,6 +222,9 @@ def _new_config(opts: TrainOptions, device: torch.device) -> dict[str, Any]:
         schedule="budget" if opts.budget else "plateau",
         versions=_versions(),
     )
+    for name in DECODER_SWITCHES:
+        if config[name] is None:
+            config[name] = opts.arch == "resunet"
     return config
 
 

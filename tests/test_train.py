@@ -25,6 +25,7 @@ from saltseg.models import build_model
 from saltseg.models.attention import SCSE
 from saltseg.rundir import METRIC_COLUMNS, RunDir, load_checkpoint
 from saltseg.shapes import Fit, InputFit
+from saltseg.train import DECODER_SWITCHES, TrainOptions, run_config
 
 TINY = ("--arch", "unet", "--start-filters", "4", "--batch-size", "8", "--lr", "0.003", "--loss", "bce")
 SEED_RECIPE = ("--lovasz-from", "1", "--monitor", "val_loss")
@@ -381,3 +382,17 @@ def test_scse_and_hypercolumn_decoders_train_and_rebuild(tiny_h5: Path, tmp_path
     side_heads, model.side_heads = model.side_heads, None
     without_sides = predict_logits(model, images, InputFit.of_config(config), 16, precision)
     assert side_heads is not None and not torch.allclose(without_sides, logits[:, 0])
+
+
+def test_decoder_switches_are_on_by_default_for_resunet_only(tiny_h5: Path, tmp_path: Path) -> None:
+    cpu = torch.device("cpu")
+    for arch, on in (("resunet", True), ("unet", False), ("smp-unet", False)):
+        config = run_config(TrainOptions(arch=arch, run=tmp_path / arch), RunDir(tmp_path / arch), cpu)
+        assert [config[name] for name in DECODER_SWITCHES] == [on, on, on], arch
+    chosen = run_config(TrainOptions(scse=False), RunDir(tmp_path / "chosen"), cpu)
+    assert (chosen["image_head"], chosen["scse"], chosen["hypercolumn"]) == (True, False, True)
+    seed = build_model(run_config(TrainOptions(arch="unet"), RunDir(tmp_path / "seed"), cpu))
+    assert seed.side_heads is None and seed.image_head is None
+    result = invoke("train", "--data", tiny_h5, "--run", tmp_path / "smp", "--arch", "smp-unet", "--scse")
+    assert_one_line_error(result, "--scse")
+    assert not (tmp_path / "smp").exists()
