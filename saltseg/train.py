@@ -27,7 +27,7 @@ from saltseg.datafile import Dataset, file_sha256, read_dataset
 from saltseg.device import Precision, resolve_precision
 from saltseg.errors import SaltsegError, fail
 from saltseg.losses import HINGES, LOSSES
-from saltseg.models import ARCHITECTURES, size_multiple
+from saltseg.models import ARCHITECTURES, DECODER_SWITCHES, size_multiple
 from saltseg.models.smp_unet import check_encoder_name
 from saltseg.rundir import RunDir
 from saltseg.shapes import MODEL_SIZE, Fit, InputFit
@@ -40,10 +40,6 @@ RESUMABLE = frozenset({"epochs", "budget", "device", "data", "run"})
 """Options that may differ on ``--resume``; any other given option must match the saved config."""
 
 UNLIMITED_EPOCHS = 100_000
-
-DECODER_SWITCHES = ("image_head", "scse", "hypercolumn")
-"""Options on by default for ``resunet`` (the default recipe), off for the seed's ``unet`` and
-for ``smp-unet``, unless given."""
 
 
 class Interrupted(SaltsegError):
@@ -164,8 +160,8 @@ def check_options(opts: TrainOptions) -> None:
         raise SaltsegError(f"unknown architecture '{opts.arch}'; choose one of: {', '.join(ARCHITECTURES)}")
     if opts.arch == "smp-unet":
         check_encoder_name(opts.encoder)
-    if opts.arch == "smp-unet" and (opts.scse or opts.hypercolumn):
-        raise SaltsegError("--scse and --hypercolumn are options of --arch unet and resunet only")
+        if opts.scse or opts.hypercolumn:
+            raise SaltsegError("--scse and --hypercolumn are options of --arch unet and resunet only")
     if problem := InputFit(Fit(opts.fit), opts.input_size).problem(size_multiple(opts.arch)):
         raise SaltsegError(problem)
     if not 0 <= opts.dropout < 1:
@@ -222,7 +218,7 @@ def _new_config(opts: TrainOptions, device: torch.device) -> dict[str, Any]:
         schedule="budget" if opts.budget else "plateau",
         versions=_versions(),
     )
-    for name in DECODER_SWITCHES:
+    for name in DECODER_SWITCHES:  # unless given: on for resunet (the default recipe), else off
         if config[name] is None:
             config[name] = opts.arch == "resunet"
     return config

@@ -77,7 +77,7 @@ class Trainer:
         budgeted = config["schedule"] == "budget"
         self.scheduler = None if budgeted else plateau_scheduler(self.optimizer, mode)
         self.stopper = EarlyStopping(mode=mode, patience=math.inf if budgeted else 10)  # type: ignore[arg-type]
-        self.loss_fn = pixel_loss(config["loss"], config.get("lovasz_hinge", "relu"))
+        self.loss_fn = self._loss(config["loss"])
         self.precision = autocast(device, Precision(config["precision"]))
         self.input_fit = InputFit.of_config(config)
         fp16 = Precision(config["precision"]) is Precision.fp16
@@ -219,7 +219,10 @@ class Trainer:
 
     def _epoch_loss(self, epoch: int) -> Loss:
         """Return the epoch's loss: the chosen one, then the Lovasz hinge from ``lovasz_from`` of the run."""
-        name = "lovasz" if self._in_last_part(epoch, "lovasz_from") else self.config["loss"]
+        return self._loss("lovasz" if self._in_last_part(epoch, "lovasz_from") else self.config["loss"])
+
+    def _loss(self, name: str) -> Loss:
+        """Return the loss ``name`` with the run's Lovasz hinge (``relu`` in runs made before the choice)."""
         return pixel_loss(name, self.config.get("lovasz_hinge", "relu"))
 
     def _update_average(self, epoch: int) -> None:

@@ -21,11 +21,11 @@ from saltseg.datafile import Dataset, read_dataset, write_dataset
 from saltseg.device import Precision, autocast
 from saltseg.engine import predict_logits, recompute_batch_norm
 from saltseg.losses import lovasz_hinge
-from saltseg.models import build_model
+from saltseg.models import DECODER_SWITCHES, build_model
 from saltseg.models.attention import SCSE
 from saltseg.rundir import METRIC_COLUMNS, RunDir, load_checkpoint
 from saltseg.shapes import Fit, InputFit
-from saltseg.train import DECODER_SWITCHES, TrainOptions, run_config
+from saltseg.train import TrainOptions, run_config
 
 TINY = ("--arch", "unet", "--start-filters", "4", "--batch-size", "8", "--lr", "0.003", "--loss", "bce")
 SEED_RECIPE = ("--lovasz-from", "1", "--monitor", "val_loss")

@@ -41,13 +41,14 @@ def has_image_head(config: dict[str, Any]) -> bool:
     return bool(config.get("image_head", False))
 
 
+DECODER_SWITCHES = ("image_head", "scse", "hypercolumn")
+"""The config's on/off options of the hand-built UNets' decoder (off in runs made before them)."""
+
+
 def decoder_switches(config: dict[str, Any]) -> dict[str, bool]:
-    """Return the hand-built UNets' decoder options (off in runs made before they existed)."""
-    return {
-        "with_image_head": has_image_head(config),
-        "scse": bool(config.get("scse", False)),
-        "hypercolumn": bool(config.get("hypercolumn", False)),
-    }
+    """Return the decoder options of ``config`` as keyword arguments of :class:`UNet`."""
+    on = {name: bool(config.get(name, False)) for name in DECODER_SWITCHES}
+    return {"with_image_head": on.pop("image_head"), **on}
 
 
 def size_multiple(arch: str) -> int:
