@@ -159,6 +159,9 @@ def train_cli(
     hypercolumn: Annotated[
         bool | None, _opt(MODEL, "unet, resunet: add each decoder level's logit (default: resunet).")
     ] = _TRAIN.hypercolumn,
+    deep_supervision: Annotated[
+        bool, _opt(MODEL, "Score each hypercolumn side map by the loss too (weight 0.1 each).")
+    ] = _TRAIN.deep_supervision,
     fit: Annotated[Fit, _opt(MODEL, "101 to the input size by reflect padding or resizing.")] = _TRAIN.fit,
     input_size: Annotated[
         int, _opt(MODEL, "Side of the network's square input, a multiple of 16 (32 for smp-unet).")

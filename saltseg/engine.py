@@ -12,14 +12,13 @@ from torch.optim.swa_utils import update_bn
 
 from saltseg.augment import Augment, augment_batch
 from saltseg.losses import Loss, with_image_term
+from saltseg.models.outputs import Outputs
 from saltseg.shapes import InputFit
 
 log = logging.getLogger("saltseg")
 
 
-def network_output(
-    model: nn.Module, images: torch.Tensor, fit: InputFit
-) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+def network_output(model: nn.Module, images: torch.Tensor, fit: InputFit) -> torch.Tensor | Outputs:
     """Return what ``model`` makes of images (B, 101, 101) uint8 or (B, 1, 101, 101) float,
     fitted to its input size, channels-last."""
     return model(fit.model_input(images).contiguous(memory_format=torch.channels_last))
@@ -31,17 +30,27 @@ def logits_at_image_size(model: nn.Module, images: torch.Tensor, fit: InputFit) 
 
 
 def step_loss(
-    output: torch.Tensor | tuple[torch.Tensor, torch.Tensor],
+    output: torch.Tensor | Outputs,
     target: torch.Tensor,
     loss_fn: Loss,
     fit: InputFit,
+    side_weight: float = 0.0,
 ) -> torch.Tensor:
     """Return the training loss of a network's output: ``loss_fn`` of its pixel logits cut back to
-    the image, plus the image head's term when the output is (pixel logits, image logits)."""
-    if isinstance(output, tuple):
-        pixel, image = output
-        return with_image_term(loss_fn(fit.to_image_size(pixel).float(), target), image.float(), target)
-    return loss_fn(fit.to_image_size(output).float(), target)
+    the image; for :class:`Outputs`, plus ``side_weight`` times ``loss_fn`` of each side map (deep
+    supervision, when ``side_weight`` > 0) and the image head's term."""
+
+    def pixel_term(logits: torch.Tensor) -> torch.Tensor:
+        return loss_fn(fit.to_image_size(logits).float(), target)
+
+    if not isinstance(output, Outputs):
+        return pixel_term(output)
+    loss = pixel_term(output.pixel)
+    if side_weight > 0:
+        loss = loss + side_weight * sum(pixel_term(side) for side in output.sides)
+    if output.image is None:
+        return loss
+    return with_image_term(loss, output.image.float(), target)
 
 
 def train_steps(
@@ -58,11 +67,13 @@ def train_steps(
     before_step: Callable[[int], bool],
     after_step: Callable[[int, float], None],
     scaler: torch.amp.GradScaler | None = None,
+    side_weight: float = 0.0,
 ) -> tuple[float, int]:
     """Train on ``batches`` (index tensors into images/masks); return the mean loss and steps taken.
 
     ``before_step(i)`` may set the learning rate, and ends the pass early by returning False;
-    ``after_step(i, loss)`` reports progress. A ``scaler`` scales the loss (float16 training).
+    ``after_step(i, loss)`` reports progress. A ``scaler`` scales the loss (float16 training);
+    ``side_weight`` weighs the side maps' loss (:func:`step_loss`).
     """
     model.train()
     total, steps = 0.0, 0
@@ -74,7 +85,7 @@ def train_steps(
         x, y = augment_batch(x, y, augment, gen)
         with precision:
             output = network_output(model, x, fit)
-        loss = step_loss(output, y, loss_fn, fit)
+        loss = step_loss(output, y, loss_fn, fit, side_weight)
         optimizer.zero_grad(set_to_none=True)
         if scaler is None:
             loss.backward()

@@ -14,6 +14,9 @@ Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 IMAGE_LOSS_WEIGHT = 0.5
 """Weight of the image head's cross-entropy beside the pixel loss."""
 
+SIDE_LOSS_WEIGHT = 0.1
+"""Weight of each hypercolumn side map's pixel loss under deep supervision."""
+
 
 def bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Binary cross-entropy on logits, mean over elements. Shapes (B, 1, H, W) or (B, 1)."""

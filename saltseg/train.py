@@ -66,6 +66,7 @@ class TrainOptions:
     image_head: bool | None = None
     scse: bool | None = None
     hypercolumn: bool | None = None
+    deep_supervision: bool = False
     fit: Fit = Fit.reflect
     input_size: int = MODEL_SIZE
     loss: str = "bce+dice"
@@ -160,8 +161,12 @@ def check_options(opts: TrainOptions) -> None:
         raise SaltsegError(f"unknown architecture '{opts.arch}'; choose one of: {', '.join(ARCHITECTURES)}")
     if opts.arch == "smp-unet":
         check_encoder_name(opts.encoder)
-        if opts.scse or opts.hypercolumn:
-            raise SaltsegError("--scse and --hypercolumn are options of --arch unet and resunet only")
+        if opts.scse or opts.hypercolumn or opts.deep_supervision:
+            raise SaltsegError(
+                "--scse, --hypercolumn and --deep-supervision are options of --arch unet and resunet only"
+            )
+    if opts.deep_supervision and not decoder_switch(opts, "hypercolumn"):
+        raise SaltsegError("--deep-supervision scores the hypercolumn's side maps: add --hypercolumn")
     if problem := InputFit(Fit(opts.fit), opts.input_size).problem(size_multiple(opts.arch)):
         raise SaltsegError(problem)
     if not 0 <= opts.dropout < 1:
@@ -218,10 +223,15 @@ def _new_config(opts: TrainOptions, device: torch.device) -> dict[str, Any]:
         schedule="budget" if opts.budget else "plateau",
         versions=_versions(),
     )
-    for name in DECODER_SWITCHES:  # unless given: on for resunet (the default recipe), else off
-        if config[name] is None:
-            config[name] = opts.arch == "resunet"
+    config.update({name: decoder_switch(opts, name) for name in DECODER_SWITCHES})
     return config
+
+
+def decoder_switch(opts: TrainOptions, name: str) -> bool:
+    """Return the decoder option ``name`` as given, else its default: on for resunet (the default
+    recipe), off for the seed's unet and smp-unet."""
+    value = getattr(opts, name)
+    return opts.arch == "resunet" if value is None else value
 
 
 def _resumed_config(opts: TrainOptions, run: RunDir, device: torch.device) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from saltseg.datafile import Dataset
 from saltseg.device import Precision, autocast
 from saltseg.engine import predict_logits, recompute_batch_norm, train_steps
 from saltseg.errors import SaltsegError
-from saltseg.losses import Loss, pixel_loss
+from saltseg.losses import SIDE_LOSS_WEIGHT, Loss, pixel_loss
 from saltseg.metric import competition_score, iou_per_image
 from saltseg.models import build_model
 from saltseg.plots import plot_curves
@@ -203,6 +203,7 @@ class Trainer:
                 before,
                 after,
                 self.scaler,
+                SIDE_LOSS_WEIGHT if self.config.get("deep_supervision") else 0.0,
             )
 
     def _planned_epochs(self) -> float:

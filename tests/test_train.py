@@ -19,10 +19,11 @@ from PIL import Image
 
 from saltseg.datafile import Dataset, read_dataset, write_dataset
 from saltseg.device import Precision, autocast
-from saltseg.engine import predict_logits, recompute_batch_norm
-from saltseg.losses import lovasz_hinge
+from saltseg.engine import predict_logits, recompute_batch_norm, step_loss
+from saltseg.losses import SIDE_LOSS_WEIGHT, bce, lovasz_hinge
 from saltseg.models import DECODER_SWITCHES, build_model
 from saltseg.models.attention import SCSE
+from saltseg.models.outputs import Outputs
 from saltseg.rundir import METRIC_COLUMNS, RunDir, load_checkpoint
 from saltseg.shapes import Fit, InputFit
 from saltseg.train import TrainOptions, run_config
@@ -344,11 +345,11 @@ def test_the_image_head_learns_and_caps_every_pixel_by_its_image(tiny_h5: Path, 
     head = "net.image_head.2.weight"
     assert not torch.equal(model.state_dict()[head], untrained[head])
     x = InputFit.of_config(config).model_input(torch.from_numpy(read_dataset(tiny_h5).images[:8]))
-    pixel, image = model.train()(x)
+    pixel, image, _ = model.train()(x)
     assert pixel.shape == (8, 1, 128, 128) and image.shape == (8, 1)
     model.eval()
     capped = model(x)
-    pixel, image = model.net(x)
+    pixel, image, _ = model.net(x)
     assert torch.equal(capped, torch.minimum(pixel, image.view(8, 1, 1, 1)))
     chosen = invoke("threshold", run, "--json")
     assert chosen.exit_code == 0, chosen.output
@@ -396,3 +397,28 @@ def test_decoder_switches_are_on_by_default_for_resunet_only(tiny_h5: Path, tmp_
     result = invoke("train", "--data", tiny_h5, "--run", tmp_path / "smp", "--arch", "smp-unet", "--scse")
     assert_one_line_error(result, "--scse")
     assert not (tmp_path / "smp").exists()
+
+
+def test_deep_supervision_scores_each_hypercolumn_side_map(tiny_h5: Path, tmp_path: Path) -> None:
+    run = tmp_path / "deep"
+    result = invoke(*train_args(tiny_h5, run, "--epochs", "1", "--hypercolumn", "--deep-supervision"))
+    assert result.exit_code == 0, result.output
+    config = RunDir(run).read_config()
+    assert config["deep_supervision"] is True
+    model = build_model(config)
+    model.load_state_dict(load_checkpoint(run / "checkpoints" / "last.pt")["model"])
+    fit = InputFit.of_config(config)
+    data = read_dataset(tiny_h5)
+    x, y = fit.model_input(torch.from_numpy(data.images[:8])), torch.from_numpy(data.masks[:8]).unsqueeze(1)
+    with torch.no_grad():
+        out = model.train()(x)
+    assert isinstance(out, Outputs) and out.image is None
+    assert [tuple(side.shape) for side in out.sides] == [(8, 1, 128, 128)] * 3
+    sides = sum(float(bce(fit.to_image_size(side), y.float())) for side in out.sides)
+    plain, deep = (float(step_loss(out, y.float(), bce, fit, w)) for w in (0.0, SIDE_LOSS_WEIGHT))
+    assert deep == pytest.approx(plain + SIDE_LOSS_WEIGHT * sides, rel=1e-5)
+    assert torch.is_tensor(model.eval()(x))
+
+    result = invoke(*train_args(tiny_h5, tmp_path / "unet", "--deep-supervision"))
+    assert_one_line_error(result, "--hypercolumn")
+    assert not (tmp_path / "unet").exists()

@@ -1,7 +1,8 @@
 """The image-level "any salt" head, and the gate that caps every pixel's logit by the image's.
 
 39% of the images hold no salt. A network built with the head returns ``(pixel logits, image
-logits)``, so training can score both (:func:`saltseg.losses.with_image_term`). Wrapped in
+logits)`` (:class:`~saltseg.models.outputs.Outputs`), so training can score both
+(:func:`saltseg.losses.with_image_term`). Wrapped in
 :class:`SaltGate`, it returns in eval mode one map, each pixel's logit capped by its image's:
 a pixel is salt at threshold t only when both its probability and its image's exceed t. So the
 test-time flip, the threshold sweep and the minimum-area rule work on that map as on any other.
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
+from saltseg.models.outputs import Outputs
 
 
 def image_head(channels: int) -> nn.Sequential:
@@ -29,9 +32,10 @@ class SaltGate(nn.Module):
         super().__init__()
         self.net = net
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """Return (pixel, image) logits in training mode, the capped pixel logits in eval mode."""
-        pixel, image = self.net(x)
+    def forward(self, x: torch.Tensor) -> torch.Tensor | Outputs:
+        """Return the network's :class:`Outputs` in training mode, the capped pixel logits in eval
+        mode."""
+        out = Outputs(*self.net(x))
         if self.training:
-            return pixel, image
-        return torch.minimum(pixel, image.view(-1, 1, 1, 1).to(pixel.dtype))
+            return out
+        return torch.minimum(out.pixel, out.image.view(-1, 1, 1, 1).to(out.pixel.dtype))

@@ -23,6 +23,7 @@ from torch import nn
 
 from saltseg.models.attention import SCSE
 from saltseg.models.gate import image_head
+from saltseg.models.outputs import Outputs
 
 Block = Callable[[int, int], nn.Module]
 
@@ -47,7 +48,8 @@ class UNet(nn.Module):
     decoder u6..u9 of 2x2 transposed convolutions, each concatenated with c4..c1 and followed by
     a block (and scSE with ``scse``); a 1x1 convolution to one logit, plus the coarser levels'
     logits with ``hypercolumn``. With ``with_image_head``, also one logit per image from the
-    bottleneck's pooled features.
+    bottleneck's pooled features; in training mode with ``hypercolumn``, also those side logits
+    apart, for deep supervision (:class:`~saltseg.models.outputs.Outputs`).
     """
 
     def __init__(
@@ -76,9 +78,9 @@ class UNet(nn.Module):
         self.side_heads = nn.ModuleList(nn.Conv2d(c, 1, 1) for c in ups[1:-1]) if hypercolumn else None
         self.image_head = image_head(widths[-1]) if with_image_head else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """Map (B, 1, H, W) with H, W divisible by 16 to logits (B, 1, H, W), and with the image
-        head also to image logits (B, 1)."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor | Outputs:
+        """Map (B, 1, H, W) with H, W divisible by 16 to logits (B, 1, H, W), or to
+        :class:`Outputs` with the image head's logits (B, 1) and, in training, the side logits."""
         skips = []
         for i, block in enumerate(self.encoder):
             x = block(x if i == 0 else self.pool(x))
@@ -88,12 +90,15 @@ class UNet(nn.Module):
         for up, block in zip(self.upsample, self.decoder, strict=True):
             x = block(torch.cat([up(x), skips.pop()], dim=1))
             levels.append(x)
-        logits = self.head(x)
-        for side, level in zip(self.side_heads or (), levels, strict=False):
-            logits = logits + F.interpolate(side(level), size=x.shape[-2:], mode="bilinear")
-        if self.image_head is None:
+        sides = tuple(
+            F.interpolate(side(level), size=x.shape[-2:], mode="bilinear")
+            for side, level in zip(self.side_heads or (), levels, strict=False)
+        )
+        logits = sum(sides, self.head(x))
+        image = None if self.image_head is None else self.image_head(bottleneck)
+        if image is None and not (self.training and sides):
             return logits
-        return logits, self.image_head(bottleneck)
+        return Outputs(logits, image, sides if self.training else ())
 
 
 def seed_unet(
