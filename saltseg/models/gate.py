@@ -1,11 +1,11 @@
 """The image-level "any salt" head, and the gate that caps every pixel's logit by the image's.
 
-39% of the images hold no salt. A network built with the head returns ``(pixel logits, image
-logits)`` (:class:`~saltseg.models.outputs.Outputs`), so training can score both
-(:func:`saltseg.losses.with_image_term`). Wrapped in
-:class:`SaltGate`, it returns in eval mode one map, each pixel's logit capped by its image's:
-a pixel is salt at threshold t only when both its probability and its image's exceed t. So the
-test-time flip, the threshold sweep and the minimum-area rule work on that map as on any other.
+39% of the images hold no salt. A network built with the head returns its pixel logits and image
+logits together (:class:`~saltseg.models.outputs.Outputs`), so training can score both
+(:func:`saltseg.losses.with_image_term`). Wrapped in :class:`SaltGate`, it returns in eval mode
+one map, each pixel's logit capped by its image's: a pixel is salt at threshold t only when both
+its probability and its image's exceed t. So the test-time flip, the threshold sweep and the
+minimum-area rule work on that map as on any other.
 """
 
 from __future__ import annotations
