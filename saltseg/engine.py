@@ -11,6 +11,7 @@ from torch import nn
 from torch.optim.swa_utils import update_bn
 
 from saltseg.augment import Augment, augment_batch
+from saltseg.device import channels_last
 from saltseg.losses import Loss, with_image_term
 from saltseg.models.outputs import Outputs
 from saltseg.shapes import InputFit
@@ -21,7 +22,7 @@ log = logging.getLogger("saltseg")
 def network_output(model: nn.Module, images: torch.Tensor, fit: InputFit) -> torch.Tensor | Outputs:
     """Return what ``model`` makes of images (B, 101, 101) uint8 or (B, 1, 101, 101) float,
     fitted to its input size, channels-last."""
-    return model(fit.model_input(images).contiguous(memory_format=torch.channels_last))
+    return model(channels_last(fit.model_input(images)))
 
 
 def logits_at_image_size(model: nn.Module, images: torch.Tensor, fit: InputFit) -> torch.Tensor:
@@ -127,7 +128,7 @@ def recompute_batch_norm(model: nn.Module, images: torch.Tensor, fit: InputFit, 
     Weights averaged over epochs need this: the averaged running statistics do not belong to them.
     """
     batches = (
-        fit.model_input(images[start : start + batch_size]).contiguous(memory_format=torch.channels_last)
+        channels_last(fit.model_input(images[start : start + batch_size]))
         for start in range(0, len(images), batch_size)
     )
     update_bn(batches, model)
@@ -171,7 +172,7 @@ class CompiledForInference(nn.Module):
             return self.net(x)
         if n < self.batch_size:
             pad = x.new_zeros((self.batch_size - n, *x.shape[1:]))
-            x = torch.cat([x, pad]).contiguous(memory_format=torch.channels_last)
+            x = channels_last(torch.cat([x, pad]))
         from torch._inductor import config as inductor_config
 
         try:

@@ -19,10 +19,10 @@ from PIL import Image
 
 from saltseg.datafile import Dataset, read_dataset, write_dataset
 from saltseg.device import Precision, autocast
-from saltseg.engine import predict_logits, recompute_batch_norm, step_loss
+from saltseg.engine import network_output, predict_logits, recompute_batch_norm, step_loss
 from saltseg.losses import SIDE_LOSS_WEIGHT, bce, lovasz_hinge
 from saltseg.models import DECODER_SWITCHES, build_model
-from saltseg.models.attention import SCSE
+from saltseg.models.attention import SCSE, ChannelMean
 from saltseg.models.outputs import Outputs
 from saltseg.rundir import METRIC_COLUMNS, RunDir, load_checkpoint
 from saltseg.shapes import Fit, InputFit
@@ -397,6 +397,38 @@ def test_decoder_switches_are_on_by_default_for_resunet_only(tiny_h5: Path, tmp_
     result = invoke("train", "--data", tiny_h5, "--run", tmp_path / "smp", "--arch", "smp-unet", "--scse")
     assert_one_line_error(result, "--scse")
     assert not (tmp_path / "smp").exists()
+
+
+def test_the_default_network_keeps_every_map_and_gradient_channels_last(
+    tiny_h5: Path, tmp_path: Path
+) -> None:
+    cpu = torch.device("cpu")
+    config = run_config(TrainOptions(run=tmp_path / "run"), RunDir(tmp_path / "run"), cpu)
+    model = build_model(config).to(memory_format=torch.channels_last).train()
+    formats: dict[str, bool] = {}
+
+    def record(name: str, output: object) -> None:
+        if torch.is_tensor(output) and output.dim() == 4 and output.shape[1] > 1:
+            formats[name] = output.is_contiguous(memory_format=torch.channels_last)
+
+    for name, module in model.named_modules():
+        module.register_forward_hook(lambda m, i, out, name=name: record(name, out))
+    images = torch.from_numpy(read_dataset(tiny_h5).images[:4])
+    with autocast(cpu, Precision.bf16):
+        network_output(model, images, InputFit.of_config(config))
+    assert "net.encoder.0.shortcut.0" in formats and "net.decoder.3.1" in formats
+    assert [name for name, last in formats.items() if not last] == []
+
+    maps = (images[:, None].float() / 255).expand(-1, 8, -1, -1).contiguous(memory_format=torch.channels_last)
+    maps.requires_grad_()
+    means = ChannelMean()(maps)
+    assert torch.allclose(means, torch.nn.AdaptiveAvgPool2d(1)(maps))
+    means.sum().backward()
+    assert maps.grad is not None and maps.grad.is_contiguous(memory_format=torch.channels_last)
+    scse = SCSE(8).to(memory_format=torch.channels_last)
+    gated = scse(maps)
+    expected = maps * scse.channel_gate(maps) + maps * scse.spatial_gate(maps)
+    assert gated.is_contiguous(memory_format=torch.channels_last) and torch.allclose(gated, expected)
 
 
 def test_deep_supervision_scores_each_hypercolumn_side_map(tiny_h5: Path, tmp_path: Path) -> None:
