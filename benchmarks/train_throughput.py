@@ -14,7 +14,8 @@ saltseg's loop reaches (the seed UNet costs about 4.5 GFLOP per 128x128 image pe
 and the peak memory of a CPU training on all 3600 images (one epoch of ``saltseg train`` in a
 child process). ``--compile`` also measures saltseg's loop with the model under torch.compile
 (compilation time is printed apart and left out of the rate). ``--widths`` also measures the
-default network, the residual UNet, at those start filters (what a wider network costs an hour).
+default network (the residual UNet with scSE, the hypercolumn and the image head, as ``saltseg
+train`` builds it) at those start filters: what a wider network costs an hour.
 
     python benchmarks/train_throughput.py [--data ../shared/data] [--steps 20] [--skip-memory] [--compile]
                                           [--widths 16,24,32]
@@ -43,7 +44,7 @@ from saltseg.datafile import read_dataset
 from saltseg.device import autocast, resolve_precision
 from saltseg.engine import train_steps
 from saltseg.losses import bce
-from saltseg.models.resunet import residual_unet
+from saltseg.models import DECODER_SWITCHES, build_model
 from saltseg.models.unet import seed_unet
 from saltseg.prepare import prepare
 from saltseg.shapes import Fit, InputFit
@@ -99,14 +100,14 @@ def saltseg_rate(
 ) -> tuple[float, str, float]:
     """Images/s of saltseg's training steps, the precision they ran in, and the warm-up's seconds.
 
-    The seed UNet trains, or the residual UNet with ``resunet_filters`` start filters.
+    The seed UNet trains, or the default network with ``resunet_filters`` start filters.
     """
     torch.manual_seed(0)
     device = torch.device("cpu")
     precision = resolve_precision("auto", device)
     data = read_dataset(h5_path)
     images, masks = torch.from_numpy(data.images), torch.from_numpy(data.masks)
-    model = seed_unet(batch_norm=True) if resunet_filters is None else residual_unet(resunet_filters)
+    model = seed_unet(batch_norm=True) if resunet_filters is None else default_network(resunet_filters)
     model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     net = torch.compile(model) if compiled else model
@@ -135,6 +136,12 @@ def saltseg_rate(
     )
     rate = steps * BATCH / (time.perf_counter() - marks["start"])
     return rate, precision.value, marks["start"] - marks["warmup"]
+
+
+def default_network(start_filters: int) -> torch.nn.Module:
+    """The network ``saltseg train`` builds by default, at ``start_filters``."""
+    config = {"arch": "resunet", "start_filters": start_filters, "dropout": 0.0}
+    return build_model(config | dict.fromkeys(DECODER_SWITCHES, True))
 
 
 def matmul_gflops(precision: str, n: int = 2048, repeats: int = 10) -> float:
@@ -187,7 +194,7 @@ def main() -> None:
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--compile", action="store_true", help="also measure the loop under torch.compile")
     parser.add_argument("--widths", default="", metavar="16,24,32",
-                        help="also measure the residual UNet (the default network) at these start filters")
+                        help="also measure the default network at these start filters")
     args = parser.parse_args()
     widths = [int(w) for w in args.widths.split(",") if w]
     with tempfile.TemporaryDirectory() as tmp:
@@ -206,7 +213,7 @@ def main() -> None:
         print(f"saltseg, torch.compile {compiled[0]:8.1f} images/s ({compiled[0] / ours:.2f}x eager; "
               f"compiling took {compiled[2]:.0f} s)")
     for width, rate in by_width.items():
-        print(f"residual UNet {width:2d}      {rate:8.1f} images/s ({rate / ours:.2f}x the seed UNet's loop)")
+        print(f"default network {width:2d}    {rate:8.1f} images/s ({rate / ours:.2f}x the seed UNet's loop)")
     print(f"reference loop         {reference:8.1f} images/s (fp32, PNG DataLoader)")
     print(f"ratio                  {ours / reference:8.2f}x")
     print(f"matmul rate ({precision})   {gflops:8.0f} GFLOP/s")
