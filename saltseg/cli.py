@@ -164,7 +164,9 @@ def train_cli(
     ] = _TRAIN.deep_supervision,
     fit: Annotated[Fit, _opt(MODEL, "101 to the input size by reflect padding or resizing.")] = _TRAIN.fit,
     input_size: Annotated[
-        int, _opt(MODEL, "Side of the network's square input, a multiple of 16 (32 for smp-unet).")
+        int | None,
+        _opt(MODEL, "Side of the network's square input, a multiple of 16 (32 for smp-unet); "
+             "default 112 under a budget below 30 minutes, else 128."),
     ] = _TRAIN.input_size,
     epochs: Annotated[
         int | None, _opt(OPTIM, "Most epochs (50 by default; no cap with --budget).")

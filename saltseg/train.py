@@ -68,7 +68,7 @@ class TrainOptions:
     hypercolumn: bool | None = None
     deep_supervision: bool = False
     fit: Fit = Fit.reflect
-    input_size: int = MODEL_SIZE
+    input_size: int | None = None
     loss: str = "bce+dice"
     lovasz_from: float | None = 0.6
     lovasz_hinge: str = "elu"
@@ -167,7 +167,7 @@ def check_options(opts: TrainOptions) -> None:
             )
     if opts.deep_supervision and not decoder_switch(opts, "hypercolumn"):
         raise SaltsegError("--deep-supervision scores the hypercolumn's side maps: add --hypercolumn")
-    if problem := InputFit(Fit(opts.fit), opts.input_size).problem(size_multiple(opts.arch)):
+    if problem := InputFit(Fit(opts.fit), input_size(opts)).problem(size_multiple(opts.arch)):
         raise SaltsegError(problem)
     if not 0 <= opts.dropout < 1:
         raise SaltsegError(f"--dropout must be in [0, 1), got {opts.dropout}")
@@ -224,7 +224,23 @@ def _new_config(opts: TrainOptions, device: torch.device) -> dict[str, Any]:
         versions=_versions(),
     )
     config.update({name: decoder_switch(opts, name) for name in DECODER_SWITCHES})
+    config["input_size"] = input_size(opts)
     return config
+
+
+SHORT_BUDGET_S = 30 * 60
+"""Budgets under this many seconds train at SHORT_BUDGET_INPUT unless ``--input-size`` is given."""
+SHORT_BUDGET_INPUT = 112
+"""Input side for short budgets: 1.3x the epochs of 128 (measured, benchmarks/README.md)."""
+
+
+def input_size(opts: TrainOptions) -> int:
+    """Return the input side as given, else SHORT_BUDGET_INPUT for budgets under SHORT_BUDGET_S
+    (where more epochs count for more than the larger input), else the seed's 128."""
+    if opts.input_size is not None:
+        return opts.input_size
+    short = opts.budget is not None and opts.budget < SHORT_BUDGET_S
+    return SHORT_BUDGET_INPUT if short else MODEL_SIZE
 
 
 def decoder_switch(opts: TrainOptions, name: str) -> bool:

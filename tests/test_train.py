@@ -26,7 +26,7 @@ from saltseg.models.attention import SCSE, ChannelMean
 from saltseg.models.outputs import Outputs
 from saltseg.rundir import METRIC_COLUMNS, RunDir, load_checkpoint
 from saltseg.shapes import Fit, InputFit
-from saltseg.train import TrainOptions, run_config
+from saltseg.train import SHORT_BUDGET_INPUT, SHORT_BUDGET_S, TrainOptions, run_config
 
 TINY = ("--arch", "unet", "--start-filters", "4", "--batch-size", "8", "--lr", "0.003", "--loss", "bce")
 SEED_RECIPE = ("--lovasz-from", "1", "--monitor", "val_loss")
@@ -283,9 +283,18 @@ def test_budget_stops_in_time_and_leaves_a_complete_run(tiny_h5: Path, tmp_path:
     assert "budget" in result.stdout and (run / "checkpoints" / "best.pt").exists()
     config = RunDir(run).read_config()
     assert config["schedule"] == "budget" and config["budget"] == 6.0
+    assert config["input_size"] == SHORT_BUDGET_INPUT  # a short budget trains at the smaller input
     lrs = [float(r["lr"]) for r in rows]
     assert len(lrs) >= 3 and all(a >= b for a, b in pairwise(lrs[1:]))
     assert lrs[-1] < 0.5 * 1e-3
+
+
+def test_only_budgets_under_30_minutes_default_to_the_smaller_input(tmp_path: Path) -> None:
+    cpu = torch.device("cpu")
+    cases = [(None, None, 128), (15 * 60, None, 112), (SHORT_BUDGET_S, None, 128), (15 * 60, 128, 128)]
+    for i, (budget, size, expected) in enumerate(cases):
+        opts = TrainOptions(run=tmp_path / str(i), budget=budget, input_size=size)
+        assert run_config(opts, RunDir(tmp_path / str(i)), cpu)["input_size"] == expected, (budget, size)
 
 
 def test_the_last_epochs_weights_are_averaged_across_a_resume(tiny_h5: Path, tmp_path: Path) -> None:
