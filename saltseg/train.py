@@ -236,11 +236,13 @@ SHORT_BUDGET_INPUT = 112
 
 def input_size(opts: TrainOptions) -> int:
     """Return the input side as given, else SHORT_BUDGET_INPUT for budgets under SHORT_BUDGET_S
-    (where more epochs count for more than the larger input), else the seed's 128."""
+    (where more epochs count for more than the larger input) on networks it fits, else the
+    seed's 128."""
     if opts.input_size is not None:
         return opts.input_size
     short = opts.budget is not None and opts.budget < SHORT_BUDGET_S
-    return SHORT_BUDGET_INPUT if short else MODEL_SIZE
+    fits = SHORT_BUDGET_INPUT % size_multiple(opts.arch) == 0
+    return SHORT_BUDGET_INPUT if short and fits else MODEL_SIZE
 
 
 def decoder_switch(opts: TrainOptions, name: str) -> bool:

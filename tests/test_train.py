@@ -26,7 +26,7 @@ from saltseg.models.attention import SCSE, ChannelMean
 from saltseg.models.outputs import Outputs
 from saltseg.rundir import METRIC_COLUMNS, RunDir, load_checkpoint
 from saltseg.shapes import Fit, InputFit
-from saltseg.train import SHORT_BUDGET_INPUT, SHORT_BUDGET_S, TrainOptions, run_config
+from saltseg.train import SHORT_BUDGET_INPUT, SHORT_BUDGET_S, TrainOptions, check_options, run_config
 
 TINY = ("--arch", "unet", "--start-filters", "4", "--batch-size", "8", "--lr", "0.003", "--loss", "bce")
 SEED_RECIPE = ("--lovasz-from", "1", "--monitor", "val_loss")
@@ -291,10 +291,17 @@ def test_budget_stops_in_time_and_leaves_a_complete_run(tiny_h5: Path, tmp_path:
 
 def test_only_budgets_under_30_minutes_default_to_the_smaller_input(tmp_path: Path) -> None:
     cpu = torch.device("cpu")
-    cases = [(None, None, 128), (15 * 60, None, 112), (SHORT_BUDGET_S, None, 128), (15 * 60, 128, 128)]
-    for i, (budget, size, expected) in enumerate(cases):
-        opts = TrainOptions(run=tmp_path / str(i), budget=budget, input_size=size)
-        assert run_config(opts, RunDir(tmp_path / str(i)), cpu)["input_size"] == expected, (budget, size)
+    cases = [
+        ("resunet", None, None, 128),
+        ("resunet", 15 * 60, None, 112),
+        ("resunet", SHORT_BUDGET_S, None, 128),
+        ("resunet", 15 * 60, 128, 128),
+        ("smp-unet", 15 * 60, None, 128),  # 112 is no multiple of its 32
+    ]
+    for i, (arch, budget, size, expected) in enumerate(cases):
+        opts = TrainOptions(run=tmp_path / str(i), arch=arch, budget=budget, input_size=size)
+        check_options(opts)
+        assert run_config(opts, RunDir(tmp_path / str(i)), cpu)["input_size"] == expected, (arch, budget)
 
 
 def test_the_last_epochs_weights_are_averaged_across_a_resume(tiny_h5: Path, tmp_path: Path) -> None:
