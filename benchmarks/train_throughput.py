@@ -44,10 +44,12 @@ from saltseg.datafile import read_dataset
 from saltseg.device import autocast, resolve_precision
 from saltseg.engine import train_steps
 from saltseg.losses import bce
-from saltseg.models import DECODER_SWITCHES, build_model
+from saltseg.models import build_model
 from saltseg.models.unet import seed_unet
 from saltseg.prepare import prepare
+from saltseg.rundir import RunDir
 from saltseg.shapes import Fit, InputFit
+from saltseg.train import TrainOptions, run_config
 
 GFLOP_PER_IMAGE = 4.5
 BATCH = 32
@@ -140,8 +142,8 @@ def saltseg_rate(
 
 def default_network(start_filters: int) -> torch.nn.Module:
     """The network ``saltseg train`` builds by default, at ``start_filters``."""
-    config = {"arch": "resunet", "start_filters": start_filters, "dropout": 0.0}
-    return build_model(config | dict.fromkeys(DECODER_SWITCHES, True))
+    unused = RunDir(Path(tempfile.gettempdir()) / "saltseg-throughput-unused")
+    return build_model(run_config(TrainOptions(start_filters=start_filters), unused, torch.device("cpu")))
 
 
 def matmul_gflops(precision: str, n: int = 2048, repeats: int = 10) -> float:

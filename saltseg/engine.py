@@ -19,10 +19,15 @@ from saltseg.shapes import InputFit
 log = logging.getLogger("saltseg")
 
 
-def network_output(model: nn.Module, images: torch.Tensor, fit: InputFit) -> torch.Tensor | Outputs:
-    """Return what ``model`` makes of images (B, 101, 101) uint8 or (B, 1, 101, 101) float,
+def network_input(images: torch.Tensor, fit: InputFit) -> torch.Tensor:
+    """Return images (B, 101, 101) uint8 or (B, 1, 101, 101) float as the network takes them:
     fitted to its input size, channels-last."""
-    return model(channels_last(fit.model_input(images)))
+    return channels_last(fit.model_input(images))
+
+
+def network_output(model: nn.Module, images: torch.Tensor, fit: InputFit) -> torch.Tensor | Outputs:
+    """Return what ``model`` makes of images (B, 101, 101) uint8 or (B, 1, 101, 101) float."""
+    return model(network_input(images, fit))
 
 
 def logits_at_image_size(model: nn.Module, images: torch.Tensor, fit: InputFit) -> torch.Tensor:
@@ -128,7 +133,7 @@ def recompute_batch_norm(model: nn.Module, images: torch.Tensor, fit: InputFit, 
     Weights averaged over epochs need this: the averaged running statistics do not belong to them.
     """
     batches = (
-        channels_last(fit.model_input(images[start : start + batch_size]))
+        network_input(images[start : start + batch_size], fit)
         for start in range(0, len(images), batch_size)
     )
     update_bn(batches, model)
