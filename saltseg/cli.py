@@ -166,7 +166,7 @@ def train_cli(
     input_size: Annotated[
         int | None,
         _opt(MODEL, "Side of the network's square input, a multiple of 16 (32 for smp-unet); "
-             "default 112 under a budget below 30 minutes (unet, resunet), else 128."),
+             "default 112 for resunet, 128 (the seed's) for unet and smp-unet."),
     ] = _TRAIN.input_size,
     epochs: Annotated[
         int | None, _opt(OPTIM, "Most epochs (50 by default; no cap with --budget).")

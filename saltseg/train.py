@@ -70,7 +70,7 @@ class TrainOptions:
     fit: Fit = Fit.reflect
     input_size: int | None = None
     loss: str = "bce+dice"
-    lovasz_from: float | None = 0.6
+    lovasz_from: float | None = 0.4
     lovasz_hinge: str = "elu"
     average_from: float | None = None
     monitor: str = "val_map"
@@ -228,21 +228,17 @@ def _new_config(opts: TrainOptions, device: torch.device) -> dict[str, Any]:
     return config
 
 
-SHORT_BUDGET_S = 30 * 60
-"""Budgets under this many seconds train at SHORT_BUDGET_INPUT unless ``--input-size`` is given."""
-SHORT_BUDGET_INPUT = 112
-"""Input side for short budgets: 1.3x the epochs of 128 (measured, benchmarks/README.md)."""
+RESUNET_INPUT = 112
+"""resunet's input side unless ``--input-size`` is given: 1.4x the epochs of 128 in a budget, and
+the better validation score at 15 and 60 minutes (measured, benchmarks/README.md)."""
 
 
 def input_size(opts: TrainOptions) -> int:
-    """Return the input side as given, else SHORT_BUDGET_INPUT for budgets under SHORT_BUDGET_S
-    (where more epochs count for more than the larger input) on networks it fits, else the
-    seed's 128."""
+    """Return the input side as given, else RESUNET_INPUT for resunet (the default recipe), else
+    the seed's 128 (the seed's unet; smp-unet, whose side must be a multiple of 32)."""
     if opts.input_size is not None:
         return opts.input_size
-    short = opts.budget is not None and opts.budget < SHORT_BUDGET_S
-    fits = SHORT_BUDGET_INPUT % size_multiple(opts.arch) == 0
-    return SHORT_BUDGET_INPUT if short and fits else MODEL_SIZE
+    return RESUNET_INPUT if opts.arch == "resunet" else MODEL_SIZE
 
 
 def decoder_switch(opts: TrainOptions, name: str) -> bool:

@@ -26,7 +26,7 @@ from saltseg.models.attention import SCSE, ChannelMean
 from saltseg.models.outputs import Outputs
 from saltseg.rundir import METRIC_COLUMNS, RunDir, load_checkpoint
 from saltseg.shapes import Fit, InputFit
-from saltseg.train import SHORT_BUDGET_INPUT, SHORT_BUDGET_S, TrainOptions, check_options, run_config
+from saltseg.train import RESUNET_INPUT, TrainOptions, check_options, run_config
 
 TINY = ("--arch", "unet", "--start-filters", "4", "--batch-size", "8", "--lr", "0.003", "--loss", "bce")
 SEED_RECIPE = ("--lovasz-from", "1", "--monitor", "val_loss")
@@ -84,13 +84,12 @@ def test_config_alone_rebuilds_the_model(trained: Path) -> None:
     assert out.shape == (2, 1, 128, 128)
 
 
-def test_the_default_network_trains_at_another_input_size(tiny_h5: Path, tmp_path: Path) -> None:
+def test_the_default_network_trains_at_its_smaller_input_by_default(tiny_h5: Path, tmp_path: Path) -> None:
     run = tmp_path / "default"
-    result = invoke("train", "--data", tiny_h5, "--run", run, "--epochs", "1", "--start-filters", "4",
-                    "--input-size", "112")
+    result = invoke("train", "--data", tiny_h5, "--run", run, "--epochs", "1", "--start-filters", "4")
     assert result.exit_code == 0, result.output
     config = RunDir(run).read_config()
-    assert (config["arch"], config["fit"], config["input_size"]) == ("resunet", "reflect", 112)
+    assert (config["arch"], config["fit"], config["input_size"]) == ("resunet", "reflect", RESUNET_INPUT)
     model = build_model(config).eval()
     model.load_state_dict(load_checkpoint(run / "checkpoints" / "best.pt")["model"])
     fit = InputFit.of_config(config)
@@ -283,20 +282,19 @@ def test_budget_stops_in_time_and_leaves_a_complete_run(tiny_h5: Path, tmp_path:
     assert "budget" in result.stdout and (run / "checkpoints" / "best.pt").exists()
     config = RunDir(run).read_config()
     assert config["schedule"] == "budget" and config["budget"] == 6.0
-    assert config["input_size"] == SHORT_BUDGET_INPUT  # a short budget trains at the smaller input
     lrs = [float(r["lr"]) for r in rows]
     assert len(lrs) >= 3 and all(a >= b for a, b in pairwise(lrs[1:]))
     assert lrs[-1] < 0.5 * 1e-3
 
 
-def test_only_budgets_under_30_minutes_default_to_the_smaller_input(tmp_path: Path) -> None:
+def test_only_resunet_defaults_to_the_smaller_input(tmp_path: Path) -> None:
     cpu = torch.device("cpu")
     cases = [
-        ("resunet", None, None, 128),
-        ("resunet", 15 * 60, None, 112),
-        ("resunet", SHORT_BUDGET_S, None, 128),
-        ("resunet", 15 * 60, 128, 128),
-        ("smp-unet", 15 * 60, None, 128),  # 112 is no multiple of its 32
+        ("resunet", None, None, RESUNET_INPUT),
+        ("resunet", 15 * 60, None, RESUNET_INPUT),
+        ("resunet", 60 * 60, 128, 128),
+        ("unet", 15 * 60, None, 128),  # the seed's network keeps the seed's input
+        ("smp-unet", None, None, 128),  # 112 is no multiple of its 32
     ]
     for i, (arch, budget, size, expected) in enumerate(cases):
         opts = TrainOptions(run=tmp_path / str(i), arch=arch, budget=budget, input_size=size)

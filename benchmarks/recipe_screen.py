@@ -1,0 +1,85 @@
+"""Screen training recipes side by side at a fixed number of epochs (minutes each on a GPU).
+
+Each variant trains on the same prepared file and split (seed 0, 20% validation), all at once,
+for ``--epochs`` epochs with the budget schedule spanning them (warm-up, cosine, the Lovasz
+switch at its fraction), as a CPU hour that reaches that many epochs would; ``--budget`` only
+guards the time. Then ``saltseg threshold`` cuts each run, and the script prints each variant's
+score and its paired difference against the first variant, with standard errors.
+
+    python benchmarks/recipe_screen.py --data bench-out/accuracy/train.h5 --epochs 42 \\
+        --variant base= --variant l40="--lovasz-from 0.4" \\
+        --variant i112="--input-size 112 --epochs 58"
+
+A variant's own ``--epochs`` wins over the common one (to give a faster recipe the epochs the
+same time would give it). Run it where there are cores or a GPU for every variant at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from compare_runs import mean_and_error, per_image_validation_scores
+
+
+def variant(text: str) -> tuple[str, list[str]]:
+    """Parse NAME=ARGS into the name and its ``saltseg train`` arguments."""
+    name, sep, args = text.partition("=")
+    if not sep or not name.isidentifier():
+        raise argparse.ArgumentTypeError(f"'{text}': write NAME=ARGS, e.g. l40='--lovasz-from 0.4'")
+    return name, shlex.split(args)
+
+
+def train_all(variants: list[tuple[str, list[str]]], args: argparse.Namespace) -> None:
+    """Train every variant at once, each logging to OUT/NAME.log; stop at the first failure."""
+    procs = []
+    for name, extra in variants:
+        command = [sys.executable, "-m", "saltseg", "train", "--data", str(args.data),
+                   "--run", str(args.out / name), "--budget", args.budget,
+                   "--epochs", str(args.epochs), "--force", *extra]
+        log = (args.out / f"{name}.log").open("w")
+        procs.append((name, subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)))
+    for name, proc in procs:
+        if proc.wait() != 0:
+            raise SystemExit(f"variant {name} failed; see {args.out / name}.log")
+
+
+def threshold_choice(run: Path) -> dict:
+    """Return ``saltseg threshold``'s JSON answer for ``run``."""
+    done = subprocess.run([sys.executable, "-m", "saltseg", "threshold", str(run), "--json"],
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+def main() -> None:
+    """Train, cut and compare the variants; print one line each."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", type=Path, required=True, help="Labelled HDF5 file from prepare.")
+    parser.add_argument("--epochs", type=int, default=42, help="Epochs of every variant.")
+    parser.add_argument("--budget", default="2h", help="Time guard of each training.")
+    parser.add_argument("--out", type=Path, default=Path("bench-out") / "screen")
+    parser.add_argument("--variant", type=variant, action="append", required=True,
+                        metavar="NAME=ARGS", help="The first is the baseline.")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    train_all(args.variant, args)
+    runs = [args.out / name for name, _ in args.variant]
+    choices = [threshold_choice(run) for run in runs]
+    base = per_image_validation_scores(runs[0])
+    for run, choice in zip(runs, choices, strict=True):
+        scores = per_image_validation_scores(run)
+        diff = np.array([scores[name] - base[name] for name in base])
+        print(f"{run.name}: {choice['score']:.4f} (threshold {choice['threshold']}, min area "
+              f"{choice['min_area']}; {choice['score_at_0.5']:.4f} at 0.5), against "
+              f"{runs[0].name} {mean_and_error(diff)}")
+
+
+if __name__ == "__main__":
+    main()
