@@ -35,6 +35,13 @@ def per_image_validation_scores(run: Path) -> dict[str, float]:
     return dict(zip(preds.ids, scores.tolist(), strict=True))
 
 
+def paired_differences(a: dict[str, float], b: dict[str, float]) -> np.ndarray:
+    """Return a's score minus b's, image by image; both must score the same images."""
+    if a.keys() != b.keys():
+        raise SystemExit("the runs validate different images; compare runs of one split")
+    return np.array([a[name] - b[name] for name in a])
+
+
 def mean_and_error(values: np.ndarray) -> str:
     """Return 'mean +- standard error' of ``values``."""
     return f"{values.mean():.4f} +- {values.std(ddof=1) / np.sqrt(len(values)):.4f}"
@@ -47,11 +54,9 @@ def main() -> None:
     )
     parser.add_argument("runs", type=Path, nargs=2, metavar="RUN")
     a, b = (per_image_validation_scores(run) for run in parser.parse_args().runs)
-    if a.keys() != b.keys():
-        raise SystemExit("the two runs validate different images; compare runs of one split")
-    first, second = np.array(list(a.values())), np.array([b[name] for name in a])
-    print(f"A {mean_and_error(first)}, B {mean_and_error(second)}, "
-          f"A - B {mean_and_error(first - second)} over {len(first)} images")
+    first = np.array(list(a.values()))
+    print(f"A {mean_and_error(first)}, B {mean_and_error(np.array(list(b.values())))}, "
+          f"A - B {mean_and_error(paired_differences(a, b))} over {len(first)} images")
 
 
 if __name__ == "__main__":

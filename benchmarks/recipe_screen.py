@@ -3,7 +3,7 @@
 Each variant trains on the same prepared file and split (seed 0, 20% validation), all at once,
 for ``--epochs`` epochs with the budget schedule spanning them (warm-up, cosine, the Lovasz
 switch at its fraction), as a CPU hour that reaches that many epochs would; ``--budget`` only
-guards the time. Then ``saltseg threshold`` cuts each run, and the script prints each variant's
+guards the time. Then ``saltseg threshold``'s sweep cuts each run, and the script prints each variant's
 score and its paired difference against the first variant, with standard errors.
 
     python benchmarks/recipe_screen.py --data bench-out/accuracy/train.h5 --epochs 42 \\
@@ -17,14 +17,15 @@ same time would give it). Run it where there are cores or a GPU for every varian
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import subprocess
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 
-import numpy as np
-from compare_runs import mean_and_error, per_image_validation_scores
+from compare_runs import mean_and_error, paired_differences, per_image_validation_scores
+
+from saltseg.threshold import threshold
 
 
 def variant(text: str) -> tuple[str, list[str]]:
@@ -37,23 +38,17 @@ def variant(text: str) -> tuple[str, list[str]]:
 
 def train_all(variants: list[tuple[str, list[str]]], args: argparse.Namespace) -> None:
     """Train every variant at once, each logging to OUT/NAME.log; stop at the first failure."""
-    procs = []
-    for name, extra in variants:
-        command = [sys.executable, "-m", "saltseg", "train", "--data", str(args.data),
-                   "--run", str(args.out / name), "--budget", args.budget,
-                   "--epochs", str(args.epochs), "--force", *extra]
-        log = (args.out / f"{name}.log").open("w")
-        procs.append((name, subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)))
-    for name, proc in procs:
-        if proc.wait() != 0:
-            raise SystemExit(f"variant {name} failed; see {args.out / name}.log")
-
-
-def threshold_choice(run: Path) -> dict:
-    """Return ``saltseg threshold``'s JSON answer for ``run``."""
-    done = subprocess.run([sys.executable, "-m", "saltseg", "threshold", str(run), "--json"],
-                          capture_output=True, text=True, check=True)
-    return json.loads(done.stdout)
+    with ExitStack() as logs:
+        procs = []
+        for name, extra in variants:
+            command = [sys.executable, "-m", "saltseg", "train", "--data", str(args.data),
+                       "--run", str(args.out / name), "--budget", args.budget,
+                       "--epochs", str(args.epochs), "--force", *extra]
+            log = logs.enter_context((args.out / f"{name}.log").open("w"))
+            procs.append((name, subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)))
+        for name, proc in procs:
+            if proc.wait() != 0:
+                raise SystemExit(f"variant {name} failed; see {args.out / name}.log")
 
 
 def main() -> None:
@@ -71,13 +66,12 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     train_all(args.variant, args)
     runs = [args.out / name for name, _ in args.variant]
-    choices = [threshold_choice(run) for run in runs]
+    choices = [threshold([run]).choice for run in runs]
     base = per_image_validation_scores(runs[0])
     for run, choice in zip(runs, choices, strict=True):
-        scores = per_image_validation_scores(run)
-        diff = np.array([scores[name] - base[name] for name in base])
-        print(f"{run.name}: {choice['score']:.4f} (threshold {choice['threshold']}, min area "
-              f"{choice['min_area']}; {choice['score_at_0.5']:.4f} at 0.5), against "
+        diff = paired_differences(per_image_validation_scores(run), base)
+        print(f"{run.name}: {choice.score:.4f} (threshold {choice.threshold}, min area "
+              f"{choice.min_area}; {choice.score_at_half:.4f} at 0.5), against "
               f"{runs[0].name} {mean_and_error(diff)}")
 
 

@@ -47,9 +47,8 @@ from saltseg.losses import bce
 from saltseg.models import build_model
 from saltseg.models.unet import seed_unet
 from saltseg.prepare import prepare
-from saltseg.rundir import RunDir
 from saltseg.shapes import Fit, InputFit
-from saltseg.train import TrainOptions, run_config
+from saltseg.train import TrainOptions, new_config
 
 GFLOP_PER_IMAGE = 4.5
 BATCH = 32
@@ -142,8 +141,7 @@ def saltseg_rate(
 
 def default_network(start_filters: int) -> torch.nn.Module:
     """The network ``saltseg train`` builds by default, at ``start_filters``."""
-    unused = RunDir(Path(tempfile.gettempdir()) / "saltseg-throughput-unused")
-    return build_model(run_config(TrainOptions(start_filters=start_filters), unused, torch.device("cpu")))
+    return build_model(new_config(TrainOptions(start_filters=start_filters), torch.device("cpu")))
 
 
 def matmul_gflops(precision: str, n: int = 2048, repeats: int = 10) -> float:

@@ -181,7 +181,7 @@ def run_config(opts: TrainOptions, run: RunDir, device: torch.device) -> dict[st
         if not opts.force:
             raise fail(run.root, "already holds a run; add --resume to continue it or --force to start over")
         _clear_run(run)
-    return _new_config(opts, device)
+    return new_config(opts, device)
 
 
 def training_data(path: Path, config: dict[str, Any]) -> Dataset:
@@ -211,7 +211,8 @@ def load_or_make_split(run: RunDir, data: Dataset, config: dict[str, Any], ranks
     return split
 
 
-def _new_config(opts: TrainOptions, device: torch.device) -> dict[str, Any]:
+def new_config(opts: TrainOptions, device: torch.device) -> dict[str, Any]:
+    """Return a new run's config for ``opts``: the options, their defaults resolved, and provenance."""
     config = {k: v for k, v in asdict(opts).items() if k not in ("resume", "force", "given")}
     config.update(
         data=str(opts.data),
