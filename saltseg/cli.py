@@ -23,6 +23,7 @@ from saltseg.augment import Augment
 from saltseg.console import log, setup_logging
 from saltseg.device import Precision
 from saltseg.errors import SaltsegError, fail
+from saltseg.interrupts import Terminated, exit_code, sigterm_raises
 from saltseg.schedule import parse_duration
 from saltseg.shapes import Fit
 
@@ -46,15 +47,17 @@ app = typer.Typer(
 
 @contextmanager
 def reported_errors() -> Iterator[None]:
-    """Turn a SaltsegError into one line on stderr and its exit code; Ctrl-C into exit 130."""
+    """Turn a SaltsegError into one line on stderr and its exit code; Ctrl-C into exit 130 and
+    SIGTERM into 143, after every output being written is removed."""
     try:
-        yield
+        with sigterm_raises():
+            yield
     except SaltsegError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(exc.exit_code) from None
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as exc:
+        typer.echo("terminated" if isinstance(exc, Terminated) else "interrupted", err=True)
+        raise typer.Exit(exit_code(exc)) from None
 
 
 def _version(value: bool) -> None:

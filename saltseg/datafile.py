@@ -18,6 +18,8 @@ Predictions file::
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,7 +85,7 @@ def write_dataset(path: str | Path, data: Dataset) -> None:
 
 def read_dataset(path: str | Path) -> Dataset:
     """Read a data set written by :func:`write_dataset`; a file that is not one is an error."""
-    with _open_h5(path) as f:
+    with _reading(path), _open_h5(path) as f:
         if "ids" not in f or "images" not in f:
             raise fail(path, "not a saltseg data file (no 'ids' or 'images'); make it with 'saltseg prepare'")
         ids = [s.decode() if isinstance(s, bytes) else str(s) for s in f["ids"][()]]
@@ -106,7 +108,7 @@ def write_predictions(path: str | Path, preds: Predictions) -> None:
 
 def read_predictions(path: str | Path) -> Predictions:
     """Read a predictions file written by :func:`write_predictions`."""
-    with _open_h5(path) as f:
+    with _reading(path), _open_h5(path) as f:
         if "ids" not in f or "probs" not in f:
             raise fail(path, "not a saltseg predictions file (no 'ids' or 'probs')")
         ids = [s.decode() if isinstance(s, bytes) else str(s) for s in f["ids"][()]]
@@ -116,6 +118,16 @@ def read_predictions(path: str | Path) -> Predictions:
 def is_hdf5(path: str | Path) -> bool:
     """Whether ``path`` is an HDF5 file (by its signature, not its name)."""
     return Path(path).is_file() and h5py.is_hdf5(path)
+
+
+@contextmanager
+def _reading(path: str | Path) -> Iterator[None]:
+    """Report h5py's errors on a damaged or truncated file as one line naming it."""
+    try:
+        yield
+    except (OSError, KeyError, ValueError) as exc:
+        first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise fail(path, f"damaged or truncated HDF5 file ({first_line})") from None
 
 
 def _open_h5(path: str | Path) -> h5py.File:

@@ -48,13 +48,25 @@ def cpu_has_native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+NATIVE_BF16_CAPABILITY = (8, 0)
+"""The first CUDA compute capability whose tensor cores compute bfloat16 (Ampere); older GPUs
+only emulate it, which recent PyTorch still reports as supported."""
+
+
+def cuda_has_native_bf16(device: torch.device) -> bool:
+    """Whether the CUDA ``device`` itself (not the current one) computes bfloat16 natively."""
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    return torch.cuda.get_device_capability(index) >= NATIVE_BF16_CAPABILITY
+
+
 def resolve_precision(precision: Precision | str, device: torch.device) -> Precision:
-    """Return the concrete precision for ``auto``: bf16 where the hardware has it, else fp32 on CPU."""
+    """Return the concrete precision for ``auto``: bf16 where the device computes it natively, else
+    fp16 with loss scaling on CUDA and fp32 on the CPU."""
     precision = Precision(precision)
     if precision is not Precision.auto:
         return precision
     if device.type == "cuda":
-        return Precision.bf16 if torch.cuda.is_bf16_supported() else Precision.fp16
+        return Precision.bf16 if cuda_has_native_bf16(device) else Precision.fp16
     return Precision.bf16 if cpu_has_native_bf16() else Precision.fp32
 
 

@@ -6,13 +6,17 @@ Without torchrun (no WORLD_SIZE above 1 in the environment) everything here is a
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 
 from saltseg.device import resolve_device
+from saltseg.errors import SaltsegError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,29 @@ def from_main(obj: Any, ranks: Ranks) -> Any:
     box = [obj]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def decided_on_main(decide: Callable[[], T], ranks: Ranks) -> T:
+    """Return rank 0's ``decide()`` on every rank (the others do not call it): a decision taken
+    once, so that ranks never disagree on it."""
+    return from_main(decide() if ranks.is_main else None, ranks)
+
+
+def settled_on_main(work: Callable[[], T], ranks: Ranks) -> T:
+    """Run ``work`` on rank 0 alone and return its result on every rank; a SaltsegError it raises
+    is raised on every rank (so none waits for rank 0 forever)."""
+    if ranks.world == 1:
+        return work()
+    result, error = None, None
+    if ranks.is_main:
+        try:
+            result = work()
+        except SaltsegError as exc:
+            error = exc
+    result, error = from_main((result, error), ranks)
+    if error is not None:
+        raise error
+    return result
 
 
 def mean_over_ranks(value: float, ranks: Ranks, device: torch.device) -> float:

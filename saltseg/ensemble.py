@@ -89,8 +89,8 @@ def _members(run: RunDir) -> list[RunDir]:
     if not run.holds_ensemble():
         return [run]
     runs = run.read_ensemble().get("runs")
-    if not isinstance(runs, list) or not runs:
-        raise fail(run.ensemble_path, "lists no runs")
+    if not isinstance(runs, list) or not runs or not all(isinstance(r, str) and r for r in runs):
+        raise fail(run.ensemble_path, "lists no runs (a 'runs' list of run directories)")
     return [RunDir(os.path.normpath(run.root / r)) for r in runs]
 
 

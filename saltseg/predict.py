@@ -10,15 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
-from saltseg.atomic import temporary_sibling
 from saltseg.console import progress_bar
 from saltseg.datafile import (
     Dataset,
@@ -31,6 +26,7 @@ from saltseg.datafile import (
 )
 from saltseg.ensemble import Models, Predictor, load_predictor, resolve
 from saltseg.errors import fail
+from saltseg.maskfolder import check_replaceable, write_mask_folder
 from saltseg.rle import SAFE_ID
 from saltseg.sources import open_source, read_images
 from saltseg.sweep import apply_cut
@@ -85,6 +81,8 @@ def predict(
     data = read_source(source)
     if masks_dir is not None:
         check_file_names(data.ids, source)
+        check_replaceable(masks_dir)
+        threshold, min_area = models.home.read_cut()
     if _compile_pays(compile_net, predictor, len(data)):
         log.info("compiling the network%s for this machine", "s" if len(predictor.nets) > 1 else "")
         predictor = predictor.compiled()
@@ -96,7 +94,9 @@ def predict(
     models.save()
     log.info("%d images in %.1f s (%.0f images/s) -> %s", len(data), seconds, len(data) / seconds, path)
     if masks_dir is not None:
-        write_masks(masks_dir, preds, *models.home.read_cut())
+        write_mask_folder(masks_dir, preds.ids, apply_cut(preds.probs, threshold, min_area))
+        log.info("wrote %d masks (threshold %.2f, min area %d) to %s", len(preds.ids), threshold, min_area,
+                 masks_dir)
     return PredictResult(Path(path), len(data), seconds, masks_dir)
 
 
@@ -158,25 +158,3 @@ def matching_predictions(path: Path, models: Models, data: Dataset, tta: bool) -
         and preds.attrs.get("source_sha256") == data.attrs.get("source_sha256")
     )
     return preds if same else None
-
-
-def write_masks(folder: Path, preds: Predictions, threshold: float, min_area: int) -> None:
-    """Write ``<id>.png`` masks (8-bit 0/255) into ``folder``, cut by :func:`apply_cut`.
-
-    The masks are written into a temporary sibling folder first and moved in once all are done.
-    """
-    folder = Path(folder)
-    tmp = temporary_sibling(folder)
-    tmp.mkdir(parents=True, exist_ok=True)
-    try:
-        for key, mask in zip(preds.ids, apply_cut(preds.probs, threshold, min_area), strict=True):
-            Image.fromarray(mask * np.uint8(255)).save(tmp / f"{key}.png")
-        folder.mkdir(parents=True, exist_ok=True)
-        for name in os.listdir(tmp):
-            os.replace(tmp / name, folder / name)
-    finally:
-        for leftover in tmp.glob("*"):
-            leftover.unlink()
-        tmp.rmdir()
-    log.info("wrote %d masks (threshold %.2f, min area %d) to %s", len(preds.ids), threshold, min_area,
-             folder)

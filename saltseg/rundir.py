@@ -15,6 +15,7 @@
       threshold.png          score against threshold
       predictions/<name>.h5  probabilities for a source (written by ``predict``)
       eval/<name>/           per_image.csv, overlays.png and probs.h5 (written by ``evaluate``)
+      .lock                  held by the ``train`` process working on the run (see saltseg.runlock)
 
 An ensemble (several runs whose probabilities are averaged, e.g. the K folds of ``--folds K``)
 lives in a directory of its own, created by the first command given ``--ensemble ENS``::
@@ -42,6 +43,8 @@ import torch
 
 from saltseg.atomic import atomic_path, write_text_atomic
 from saltseg.errors import fail
+from saltseg.models import ARCHITECTURES, missing_config_keys
+from saltseg.shapes import Fit
 
 DEFAULT_CUT = (0.5, 0)
 """Threshold and minimum area before ``threshold`` has chosen them."""
@@ -67,6 +70,7 @@ class RunDir:
     threshold_plot_path = property(lambda self: self.root / "threshold.png")
     predictions_dir = property(lambda self: self.root / "predictions")
     ensemble_path = property(lambda self: self.root / "ensemble.json")
+    lock_path = property(lambda self: self.root / ".lock")
 
     def prediction_path(self, name: str) -> Path:
         """Return where predictions for the source called ``name`` are written."""
@@ -110,8 +114,15 @@ class RunDir:
         return self.config_path.exists() or self.last_checkpoint.exists()
 
     def read_config(self) -> dict[str, Any]:
-        """Return the run's config; a folder with none is not a run."""
-        return _read_json(self.config_path, "no config.json: not a saltseg run directory")
+        """Return the run's config; a folder with none is not a run, and one that cannot rebuild
+        the network is an error naming the file."""
+        config = _read_json(self.config_path, "no config.json: not a saltseg run directory")
+        missing = missing_config_keys(config) + [key for key in ("fit",) if key not in config]
+        if missing:
+            raise fail(self.config_path, f"lacks {', '.join(missing)}: not a complete saltseg run config")
+        if config["arch"] not in ARCHITECTURES or config["fit"] not in [f.value for f in Fit]:
+            raise fail(self.config_path, f"names an unknown arch '{config['arch']}' or fit '{config['fit']}'")
+        return config
 
     def write_config(self, config: dict[str, Any]) -> None:
         """Write config.json atomically."""
@@ -119,7 +130,12 @@ class RunDir:
 
     def read_split(self) -> dict[str, Any]:
         """Return the split ({'train': ids, 'val': ids, ...})."""
-        return _read_json(self.split_path, "no split.json in the run directory")
+        split = _read_json(self.split_path, "no split.json in the run directory")
+        for part in ("train", "val"):
+            ids = split.get(part)
+            if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+                raise fail(self.split_path, f"has no list of '{part}' ids")
+        return split
 
     def write_split(self, split: dict[str, Any]) -> None:
         """Write split.json atomically."""
@@ -136,7 +152,14 @@ class RunDir:
         chosen = self.read_threshold()
         if chosen is None:
             return DEFAULT_CUT
-        return float(chosen["threshold"]), int(chosen["min_area"])
+        try:
+            cut = float(chosen["threshold"]), int(chosen["min_area"])
+        except (KeyError, TypeError, ValueError):
+            raise fail(self.threshold_path, "lacks a numeric threshold and min_area; run 'saltseg "
+                       "threshold' again") from None
+        if not 0 <= cut[0] <= 1 or cut[1] < 0:
+            raise fail(self.threshold_path, f"holds an impossible cut {cut}; run 'saltseg threshold' again")
+        return cut
 
     def write_threshold(self, choice: dict[str, Any]) -> None:
         """Write threshold.json atomically."""
@@ -191,9 +214,14 @@ def _read_json(path: Path, missing: str) -> dict[str, Any]:
     if not path.exists():
         raise fail(path.parent, missing)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        obj = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise fail(path, "not valid JSON") from None
+    except OSError as exc:
+        raise fail(path, f"cannot be read ({exc.strerror})") from None
+    if not isinstance(obj, dict):
+        raise fail(path, "is not a JSON object")
+    return obj
 
 
 def _write_json(path: Path, obj: dict[str, Any]) -> None:

@@ -137,7 +137,7 @@ def validation_probs(
 def _labelled_data(run: RunDir, data: Path | None) -> Dataset:
     """Read the labelled data file: ``data``, else the one config.json names (checked by SHA-256)."""
     config = run.read_config()
-    path = Path(data if data is not None else config.get("data", ""))
+    path = Path(data if data is not None else config.get("data") or "<none>")
     if not path.is_file():
         raise fail(path, f"no such data file (named by {run.config_path}); pass --data FILE")
     expected = config.get("data_sha256")
@@ -166,7 +166,8 @@ def _cached(run: RunDir, val_ids: list[str], stamp: str, tta: bool) -> Predictio
         return None
     try:
         preds = read_predictions(run.val_probs_path)
-    except SaltsegError:
+    except SaltsegError as exc:
+        log.warning("%s; predicting the validation images again", exc)
         return None
     attrs = preds.attrs
     same = attrs.get("checkpoint_sha256") == stamp and bool(attrs.get("tta")) == tta

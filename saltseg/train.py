@@ -13,6 +13,7 @@ import logging
 import platform
 import shutil
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,17 +23,21 @@ import torch
 
 from saltseg import __version__, distributed
 from saltseg.augment import Augment
+from saltseg.checkpoint import TrainingState
 from saltseg.console import add_log_file
 from saltseg.datafile import Dataset, file_sha256, read_dataset
 from saltseg.device import Precision, resolve_precision
 from saltseg.errors import SaltsegError, fail
+from saltseg.interrupts import SIGINT_EXIT, exit_code
 from saltseg.losses import HINGES, LOSSES
-from saltseg.models import ARCHITECTURES, DECODER_SWITCHES, size_multiple
+from saltseg.models import ARCHITECTURES, DECODER_SWITCHES, build_model, size_multiple
 from saltseg.models.smp_unet import check_encoder_name
 from saltseg.rundir import RunDir
+from saltseg.runlock import run_lock
 from saltseg.shapes import MODEL_SIZE, Fit, InputFit
 from saltseg.split import make_split
 from saltseg.trainer import Trainer
+from saltseg.training_data import TrainingData
 
 log = logging.getLogger("saltseg")
 
@@ -40,12 +45,17 @@ RESUMABLE = frozenset({"epochs", "budget", "device", "data", "run"})
 """Options that may differ on ``--resume``; any other given option must match the saved config."""
 
 UNLIMITED_EPOCHS = 100_000
+TRAINING_KEYS = ("arch", "fit", "seed", "val_fraction", "folds", "fold", "loss", "monitor", "lr",
+                 "batch_size", "epochs", "schedule", "precision", "augment")
+"""Keys of config.json that resuming a run needs (the network's own are checked by RunDir)."""
 
 
 class Interrupted(SaltsegError):
-    """Training stopped by Ctrl-C; the last completed epoch is saved."""
+    """Training stopped by Ctrl-C (exit 130) or SIGTERM (143); the last completed epoch is saved."""
 
-    exit_code = 130
+    def __init__(self, message: str, exit_code: int = SIGINT_EXIT) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 @dataclass
@@ -110,33 +120,76 @@ class TrainSummary:
 
 
 def train(opts: TrainOptions) -> TrainSummary:
-    """Train a model as ``opts`` says and return the summary of the best epoch."""
+    """Train a model as ``opts`` says and return the summary of the best epoch.
+
+    Everything that can be checked (options, data file, split, encoder weights, the saved run on
+    ``--resume``) is checked before ``--force`` removes an earlier run. Under ``torchrun`` rank 0
+    alone reads and writes the run directory and shares what it found.
+    """
     check_options(opts)
     ranks, device = distributed.start(opts.device)
     run = RunDir(opts.run)
-    handler = None
     try:
-        config = run_config(opts, run, device)
-        data = training_data(opts.data, config)
-        split = load_or_make_split(run, data, config, ranks)
-        if ranks.is_main:
-            run.write_config(config)
-            handler = add_log_file(run.log_path)
-        distributed.wait_for_all(ranks)
-        trainer = Trainer(config, run, data, split, device, ranks)
+        with run_lock(run.root, run.lock_path) if ranks.is_main else nullcontext():
+            plan = distributed.settled_on_main(lambda: plan_run(opts, run, device), ranks)
+            return _train_planned(opts, plan, run, device, ranks)
+    finally:
+        distributed.stop()
+
+
+@dataclass
+class RunPlan:
+    """What rank 0 settled before training: the config, the split and, on resume, the state."""
+
+    config: dict[str, Any]
+    split: dict[str, Any]
+    state: TrainingState | None = None
+    data: Dataset | None = field(default=None, repr=False)
+    """The data file's contents on rank 0 (the other ranks read it themselves)."""
+
+    def shared(self) -> RunPlan:
+        """Return the plan without the data, to send to the other ranks."""
+        return RunPlan(self.config, self.split, self.state)
+
+
+def plan_run(opts: TrainOptions, run: RunDir, device: torch.device) -> RunPlan:
+    """Check everything and return the plan; only then clear an earlier run (``--force``) and
+    write config.json and split.json."""
+    config = run_config(opts, run, device)
+    data = training_data(data_path(opts, config), config)
+    split = run.read_split() if opts.resume else new_split(data, config)
+    state = TrainingState.load(run.last_checkpoint) if opts.resume else None
+    if state is None:
+        check_encoder_weights(config)
+    if opts.force and not opts.resume and run.holds_run():
+        _clear_run(run)
+    run.write_config(config)
+    run.write_split(split)
+    return RunPlan(config, split, state, data)
+
+
+def _train_planned(opts: TrainOptions, plan: RunPlan, run: RunDir, device: torch.device,
+                   ranks: distributed.Ranks) -> TrainSummary:
+    data = plan.data if plan.data is not None else read_dataset(plan.config["data"])
+    handler = add_log_file(run.log_path) if ranks.is_main else None
+    try:
+        extending = bool(opts.given & {"epochs", "budget"})
+        trainer = Trainer(plan.config, run, TrainingData.from_split(data, plan.split, device), device, ranks,
+                          plan.state, extending)
         try:
             reason = trainer.fit()
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             raise Interrupted(
                 f"{run.last_checkpoint} holds epoch {trainer.epoch}; continue with: "
-                f"saltseg train --run {run.root} --resume"
+                f"saltseg train --run {run.root} --resume", exit_code(exc)
             ) from None
+        if not trainer.epochs_this_call:
+            reason = f"already finished: {reason}; a larger --epochs or --budget extends it"
         return _summary(run, trainer, reason)
     finally:
         if handler:
             logging.getLogger("saltseg").removeHandler(handler)
             handler.close()
-        distributed.stop()
 
 
 def check_options(opts: TrainOptions) -> None:
@@ -174,18 +227,26 @@ def check_options(opts: TrainOptions) -> None:
 
 
 def run_config(opts: TrainOptions, run: RunDir, device: torch.device) -> dict[str, Any]:
-    """Return the run's config: the saved one on resume (checked against ``opts``), else a new one."""
+    """Return the run's config: the saved one on resume (checked against ``opts``), else a new one.
+    Writes nothing."""
     if opts.resume:
         return _resumed_config(opts, run, device)
-    if run.holds_run():
-        if not opts.force:
-            raise fail(run.root, "already holds a run; add --resume to continue it or --force to start over")
-        _clear_run(run)
+    if run.holds_run() and not opts.force:
+        raise fail(run.root, "already holds a run; add --resume to continue it or --force to start over")
     return new_config(opts, device)
 
 
+def data_path(opts: TrainOptions, config: dict[str, Any]) -> Path:
+    """Return the data file to train on: ``--data`` when given or for a new run, else the one the
+    resumed run recorded."""
+    if not opts.resume or "data" in opts.given or not config.get("data"):
+        return Path(opts.data)
+    return Path(config["data"])
+
+
 def training_data(path: Path, config: dict[str, Any]) -> Dataset:
-    """Read the labelled data file, checking it is the one the config names (if it names one)."""
+    """Read the labelled data file, checking it is the one the config names (if it names one), and
+    record its absolute path (so the run works from any working directory)."""
     if not Path(path).exists():
         raise fail(path, "no such data file; make it with 'saltseg prepare train.zip'")
     data = read_dataset(path)
@@ -194,21 +255,21 @@ def training_data(path: Path, config: dict[str, Any]) -> Dataset:
     digest = file_sha256(path)
     if config.setdefault("data_sha256", digest) != digest:
         raise fail(path, "differs from the data file this run was trained on (SHA-256 mismatch)")
-    config["data"] = str(path)
+    config["data"] = str(Path(path).resolve())
     return data
 
 
-def load_or_make_split(run: RunDir, data: Dataset, config: dict[str, Any], ranks: distributed.Ranks) -> dict:
-    """Return the run's split: the saved one, or a new seeded stratified one (written by rank 0)."""
-    if run.split_path.exists():
-        return run.read_split()
+def new_split(data: Dataset, config: dict[str, Any]) -> dict[str, Any]:
+    """Return a new seeded split, stratified by salt coverage, as the config's options ask."""
     assert data.masks is not None
-    split = make_split(
-        data.ids, data.masks, config["seed"], config["val_fraction"], config["folds"], config["fold"]
-    )
-    if ranks.is_main:
-        run.write_split(split)
-    return split
+    return make_split(data.ids, data.masks, config["seed"], config["val_fraction"], config["folds"],
+                      config["fold"])
+
+
+def check_encoder_weights(config: dict[str, Any]) -> None:
+    """Raise unless the encoder weights file a new smp-unet run starts from loads into its encoder."""
+    if config["arch"] == "smp-unet" and config["encoder_weights"] not in ("none", "", None):
+        build_model(config, load_encoder_weights=True)
 
 
 def new_config(opts: TrainOptions, device: torch.device) -> dict[str, Any]:
@@ -220,6 +281,8 @@ def new_config(opts: TrainOptions, device: torch.device) -> dict[str, Any]:
         fit=Fit(opts.fit).value,
         augment=Augment(opts.augment).value,
         precision=resolve_precision(opts.precision, device).value,
+        precision_option=Precision(opts.precision).value,
+        val_loss=opts.loss,
         epochs=opts.epochs or (UNLIMITED_EPOCHS if opts.budget else 50),
         schedule="budget" if opts.budget else "plateau",
         versions=_versions(),
@@ -253,9 +316,12 @@ def _resumed_config(opts: TrainOptions, run: RunDir, device: torch.device) -> di
     if not run.last_checkpoint.exists():
         raise fail(run.root, "nothing to resume: no checkpoints/last.pt (start a new run without --resume)")
     config = run.read_config()
+    missing = [key for key in TRAINING_KEYS if key not in config]
+    if missing:
+        raise fail(run.config_path, f"lacks {', '.join(missing)}: not the config of a training run")
     given = asdict(opts)
     for key in sorted(opts.given - RESUMABLE):
-        saved = config.get(key)
+        saved = config.get("precision_option" if key == "precision" else key, config.get(key))
         value = given[key].value if hasattr(given[key], "value") else given[key]
         if key in config and saved != value:
             raise SaltsegError(
@@ -267,6 +333,8 @@ def _resumed_config(opts: TrainOptions, run: RunDir, device: torch.device) -> di
     if "budget" in opts.given:
         config["budget"] = opts.budget
     config["device"] = opts.device
+    if config.get("precision_option") == Precision.auto.value:
+        config["precision"] = resolve_precision(Precision.auto, device).value
     return config
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import source_entries, synthetic_examples, write_zip
+from helpers import salt_examples, source_entries, synthetic_examples, write_zip
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_FILES = ("train.zip", "train.csv", "test.zip", "sample_submission.csv", "depths.csv")
@@ -41,7 +41,6 @@ def train_zip(tmp_path: Path, examples: dict[str, tuple[np.ndarray, np.ndarray]]
     return write_zip(tmp_path / "train.zip", source_entries(examples))
 
 
-
 @pytest.fixture(scope="session")
 def real_train_h5(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The competition's train.zip prepared once per session."""
@@ -53,13 +52,38 @@ def real_train_h5(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 
 @pytest.fixture(scope="session")
-def tiny_h5(real_train_h5: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_h5(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """96 learnable seismic-like tiles (tests/helpers.py's salt_examples) in a train.zip with the
+    competition's file quirks, prepared into a data file: what training tests learn from on any
+    machine."""
+    from saltseg.prepare import prepare
+
+    root = tmp_path_factory.mktemp("tiny")
+    archive = write_zip(root / "train.zip", source_entries(salt_examples(96)))
+    prepare(archive, root / "tiny.h5", None, False)
+    return root / "tiny.h5"
+
+
+@pytest.fixture(scope="session")
+def trained_run(tiny_h5: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny seed UNet trained on ``tiny_h5`` for 3 epochs, uninterrupted (the reference for resume
+    tests; tests that change a run work on a copy)."""
+    from helpers import invoke
+    from runs import ok, train_args
+
+    run = tmp_path_factory.mktemp("runs") / "reference"
+    ok(invoke(*train_args(tiny_h5, run, "--epochs", "3")))
+    return run
+
+
+@pytest.fixture(scope="session")
+def real_tiny_h5(real_train_h5: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """96 real labelled images (the first ids of train.zip) in a data file of their own."""
     from saltseg.datafile import Dataset, read_dataset, write_dataset
 
     data = read_dataset(real_train_h5)
     n = 96
-    out = tmp_path_factory.mktemp("tiny") / "tiny.h5"
+    out = tmp_path_factory.mktemp("real_tiny") / "tiny.h5"
     assert data.masks is not None
     write_dataset(out, Dataset(data.ids[:n], data.images[:n], data.masks[:n], None, {"source": "tiny"}))
     return out

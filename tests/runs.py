@@ -6,12 +6,13 @@ seconds each); tests that change a run work on a copy (:func:`copy_run`).
 
 from __future__ import annotations
 
+import csv
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import invoke, source_entries, synthetic_examples, write_zip
+from helpers import invoke, salt_examples, source_entries, synthetic_examples, write_zip
 
 Examples = dict[str, tuple[np.ndarray, np.ndarray]]
 TRAIN_IMAGES, TEST_IMAGES = 64, 10
@@ -23,7 +24,7 @@ def world(factory: pytest.TempPathFactory) -> Path:
     if "world" in _CACHE:
         return _CACHE["world"]
     root = factory.mktemp("world")
-    write_zip(root / "train.zip", source_entries(synthetic_examples(TRAIN_IMAGES, seed=1)))
+    write_zip(root / "train.zip", source_entries(salt_examples(TRAIN_IMAGES, seed=1)))
     write_zip(root / "test.zip", source_entries(synthetic_examples(TEST_IMAGES, seed=2), masks=False))
     ok(invoke("prepare", root / "train.zip", "--out", root / "train.h5"))
     for fold in (0, 1):
@@ -32,6 +33,21 @@ def world(factory: pytest.TempPathFactory) -> Path:
                   "--arch", "unet", "--device", "cpu", "--seed", 3))
     _CACHE["world"] = root
     return root
+
+
+TINY = ("--arch", "unet", "--start-filters", "4", "--batch-size", "8", "--lr", "0.003", "--loss", "bce")
+SEED_RECIPE = ("--lovasz-from", "1", "--monitor", "val_loss")
+
+
+def train_args(data: Path, run: Path, *extra: object) -> list[object]:
+    """Arguments of a tiny, fast training of the seed UNet."""
+    return ["train", "--data", data, "--run", run, *TINY, *SEED_RECIPE, *extra]
+
+
+def metrics(run: Path) -> list[dict[str, str]]:
+    """Rows of the run's metrics.csv."""
+    with open(run / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def copy_run(world_dir: Path, name: str, dest: Path) -> Path:

@@ -36,6 +36,21 @@ ARCHITECTURES: dict[str, Callable[[dict[str, Any], bool], nn.Module]] = {
 }
 
 
+ARCHITECTURE_KEYS: dict[str, tuple[str, ...]] = {
+    "unet": ("start_filters", "batch_norm", "dropout"),
+    "resunet": ("start_filters", "dropout"),
+    "smp-unet": ("encoder", "encoder_weights"),
+}
+"""The config keys each architecture is built from."""
+
+
+def missing_config_keys(config: dict[str, Any]) -> list[str]:
+    """Return the keys ``config`` lacks to build its network (``arch`` first)."""
+    if "arch" not in config:
+        return ["arch"]
+    return [key for key in ARCHITECTURE_KEYS.get(config["arch"], ()) if key not in config]
+
+
 def has_image_head(config: dict[str, Any]) -> bool:
     """Whether the run's network has the image-level head (runs made before it existed do not)."""
     return bool(config.get("image_head", False))
