@@ -20,7 +20,7 @@ from saltseg.datafile import read_dataset, read_predictions
 from saltseg.metric import per_image_scores
 from saltseg.rundir import RunDir
 from saltseg.sweep import apply_cut
-from saltseg.trainer import ids_to_rows
+from saltseg.training_data import ids_to_rows
 
 
 def per_image_validation_scores(run: Path) -> dict[str, float]:

@@ -57,15 +57,15 @@ def glob_escape(name: str) -> str:
 
 def write_failure(target: Path, exc: BaseException) -> Exception | None:
     """Return the one-line error for a write to ``target`` that failed with ``exc``, or None when
-    ``exc`` is not a file-system failure (an OSError of :data:`WRITE_ERRORS`, or one wrapped by
-    torch or h5py)."""
+    ``exc`` is not a file-system failure (an OSError of :data:`WRITE_ERRORS`, or h5py's report of
+    one, which carries no errno)."""
     reason = exc
     while reason is not None and not isinstance(reason, OSError):
         reason = reason.__cause__ or reason.__context__
     if isinstance(reason, OSError) and reason.errno in WRITE_ERRORS:
         return fail(target, f"could not be written ({os.strerror(reason.errno)}); the previous file is kept")
     text = str(exc).lower()
-    if "file too large" in text or "no space left" in text or "failed writing" in text:
+    if "file too large" in text or "no space left" in text or "quota exceeded" in text:
         return fail(target, f"could not be written ({str(exc).splitlines()[0]}); the previous file is kept")
     return None
 
@@ -87,7 +87,7 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, target)
-    except (OSError, RuntimeError) as exc:
+    except (OSError, RuntimeError) as exc:  # h5py reports a failed close as a RuntimeError
         if (error := write_failure(target, exc)) is None:
             raise
         raise error from None

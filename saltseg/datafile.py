@@ -115,6 +115,12 @@ def read_predictions(path: str | Path) -> Predictions:
         return Predictions(ids, f["probs"][()].astype(np.float32), dict(f.attrs))
 
 
+def holds_predictions(path: str | Path) -> bool:
+    """Whether the HDF5 file at ``path`` is a predictions file (it has ``probs``), not a data set."""
+    with _reading(path), _open_h5(path) as f:
+        return "probs" in f
+
+
 def is_hdf5(path: str | Path) -> bool:
     """Whether ``path`` is an HDF5 file (by its signature, not its name)."""
     return Path(path).is_file() and h5py.is_hdf5(path)

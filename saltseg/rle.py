@@ -15,13 +15,12 @@ from collections.abc import Sequence
 from itertools import pairwise
 from pathlib import Path
 
-import h5py
 import numpy as np
 from PIL import Image
 
 from saltseg.atomic import write_text_atomic
 from saltseg.console import log
-from saltseg.datafile import IMAGE_SIZE, is_hdf5, read_dataset, read_predictions
+from saltseg.datafile import IMAGE_SIZE, holds_predictions, is_hdf5, read_dataset, read_predictions
 from saltseg.errors import fail
 from saltseg.rundir import RunDir
 from saltseg.sources import read_csv, read_masks
@@ -106,9 +105,7 @@ def masks_from_source(path: str | os.PathLike[str], threshold: float | None = No
         path = newest
     if not is_hdf5(path):
         return read_masks(path)
-    with h5py.File(path, "r") as f:
-        has_probs = "probs" in f
-    if has_probs:
+    if holds_predictions(path):
         preds = read_predictions(path)
         return preds.ids, apply_cut(preds.probs, *_cut(Path(path), threshold))
     data = read_dataset(path)

@@ -191,9 +191,15 @@ class RunDir:
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Save ``state`` with torch.save under a temporary name, then rename it into place."""
+    """Save ``state`` with torch.save under a temporary name, then rename it into place.
+
+    The checkpoint is serialised in memory and written with one plain write, so a full disk
+    surfaces as the file system's own error (torch's writer reports it as an opaque RuntimeError).
+    """
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
     with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+        tmp.write_bytes(buffer.getbuffer())
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

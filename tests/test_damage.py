@@ -151,9 +151,9 @@ def _saltseg_with_file_size_limit(limit: int, *args: object) -> subprocess.Compl
 
 def _one_line(done: subprocess.CompletedProcess[str], *names: str) -> None:
     assert done.returncode == 2, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in done.stderr, lines
-    assert all(name in lines[0] for name in names), lines[0]
+    last = done.stderr.strip().splitlines()[-1]  # after the command's progress messages
+    assert last.startswith("error: ") and "Traceback" not in done.stderr, done.stderr
+    assert all(name in last for name in names), last
 
 
 def test_a_full_disk_keeps_the_previous_predictions(home: Path, run: RunDir) -> None:
