@@ -9,6 +9,7 @@ import pytest
 from helpers import invoke
 from runs import ok, world, zip_ids
 
+from saltseg import pseudo
 from saltseg.datafile import (
     Dataset,
     Predictions,
@@ -18,7 +19,7 @@ from saltseg.datafile import (
     write_predictions,
 )
 from saltseg.errors import SaltsegError
-from saltseg.pseudo import StableCut, UncertainShare, select_pseudo_labels
+from saltseg.pseudo import StableCut, UncertainShare, confident_rows, select_pseudo_labels
 from saltseg.rundir import RunDir
 from saltseg.sweep import apply_cut
 
@@ -77,6 +78,12 @@ def test_stable_cut_refuses_a_mask_that_moves_with_the_threshold() -> None:
     probs = np.stack([half_salt(), ramp, np.full((SIZE, SIZE), LOW, dtype=np.float32)])
     rule = StableCut(delta=0.2, min_iou=0.95, empty_below=0.3)
     assert rule.confident(probs, 0.5, 0).tolist() == [True, False, True]
+
+
+def test_chunks_of_images_decide_as_one_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pseudo, "CHUNK", 2)
+    probs = constructed()
+    assert confident_rows(RULE, probs, (0.5, 20)).tolist() == RULE.confident(probs, 0.5, 20).tolist()
 
 
 @pytest.fixture
