@@ -105,15 +105,23 @@ def _rows(data: Dataset, rows: np.ndarray, attrs: dict[str, object]) -> Dataset:
 def write_parts(train_h5: Path, out: Path) -> HoldoutFiles:
     """Write OUT/dev.h5 and OUT/test.h5 from a labelled prepared file; keep files already right.
 
-    A part already on disk with the right ids is not rewritten, so runs trained on it keep a
-    matching data SHA-256.
+    A part already on disk with the right ids from the same source archive is not rewritten, so
+    runs trained on it keep a matching data SHA-256.
     """
     files = HoldoutFiles(out / f"{DEV}.h5", out / f"{TEST}.h5")
     dev, test = split_parts(read_dataset(train_h5))
     for path, part in ((files.dev, dev), (files.test, test)):
-        if not path.exists() or read_dataset(path).ids != part.ids:
+        if not _already_written(path, part):
             write_dataset(path, part)
     return files
+
+
+def _already_written(path: Path, part: Dataset) -> bool:
+    """Whether ``path`` holds ``part``: the same ids, made from the same source archive."""
+    if not path.exists():
+        return False
+    written = read_dataset(path)
+    return written.ids == part.ids and written.attrs.get("source_sha256") == part.attrs.get("source_sha256")
 
 
 def require_part(path: Path, name: str) -> Dataset:
