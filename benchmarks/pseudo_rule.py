@@ -2,14 +2,17 @@
 
 A teacher run's validation probabilities (``RUN/val_probs.h5``, written by ``saltseg threshold``,
 which runs first when the run has no threshold.json) stand in for its predictions on unlabelled
-images: each rule of :mod:`saltseg.pseudo` keeps some of them, and their pseudo masks (cut at the
-teacher's threshold and minimum area) are scored against the true masks. Validation images of the
-holdout's test split (``benchmarks/holdout.py``; a run trained on the whole train.zip validates
-some) are left out, so no choice is made on them. No training, a few seconds.
+images: they are cut at the teacher's threshold and minimum area, each rule of
+:mod:`saltseg.pseudo` keeps some of them, and the kept pseudo masks are scored against the true
+masks. Validation images of the holdout's test split (``benchmarks/holdout.py``; a run trained on
+the whole train.zip validates some) are left out, so no choice is made on them. No training.
 
-Printed: one Markdown row per rule and parameters (share of images kept, their competition score,
-pixel accuracy and share of empty masks), then the chosen rule: the one that keeps the most images
-at a kept score of at least :data:`TARGET_KEPT_SCORE`.
+The rules judge images cut to salt and images cut to empty apart, so the two are measured apart:
+one table for the salt criteria (on the images cut to salt), one for ``empty_below`` (on those
+cut to empty). Each part's choice keeps the most images at a kept score of at least
+:data:`TARGET_KEPT_SCORE`; the chosen rule joins them and is measured on all the images, beside
+keeping everything. Choosing the parts apart keeps a rule from reaching the target on empty
+images alone, which would teach the student nothing about salt.
 
     python benchmarks/pseudo_rule.py --run bench-out/run25
 """
@@ -17,7 +20,7 @@ at a kept score of at least :data:`TARGET_KEPT_SCORE`.
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,46 +28,46 @@ from holdout import is_competition_set, test_ids
 
 from saltseg.datafile import file_sha256, read_dataset, read_predictions
 from saltseg.metric import competition_score
-from saltseg.pseudo import Rule, StableCut, UncertainShare
+from saltseg.pseudo import Rule, StableCut, UncertainShare, has_salt
 from saltseg.rundir import RunDir
 from saltseg.sweep import apply_cut
 from saltseg.threshold import threshold
 
 TARGET_KEPT_SCORE = 0.95
-"""The pseudo masks kept must score at least this on the teacher's validation images (the
-teacher's whole validation split scores about 0.83: the kept images must be much surer)."""
+"""The kept pseudo masks of each kind must score at least this against the truth (a whole
+validation split scores about 0.83 after an hour: the kept images must be much surer)."""
+EMPTY_BELOW = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
+"""Candidate ``empty_below`` values."""
 
 
 @dataclass(frozen=True)
 class Figures:
-    """How one rule does on the validation images."""
+    """How the images one candidate keeps out of a group score."""
 
-    rule: Rule
+    label: str
     kept: int
-    kept_share: float
+    group: int
     kept_score: float
     pixel_accuracy: float
-    empty_share: float
+
+    def row(self) -> str:
+        """Return a Markdown table row."""
+        share = self.kept / self.group if self.group else float("nan")
+        return (f"| {self.label} | {self.kept} of {self.group} | {share:.3f} | {self.kept_score:.4f} | "
+                f"{self.pixel_accuracy:.4f} |")
 
 
-@dataclass(frozen=True)
-class KeepAll:
-    """The baseline: every image kept."""
-
-    def confident(self, probs: np.ndarray, threshold: float, min_area: int) -> np.ndarray:
-        """Return (N,) True."""
-        return np.ones(len(probs), dtype=bool)
+def salt_rules() -> list[Rule]:
+    """Return the salt criteria measured (their ``empty_below`` is chosen apart)."""
+    sides = (0.2, 0.3, 0.4, 0.45)
+    return [UncertainShare(band, limit) for band in sides for limit in (0.02, 0.05, 0.1, 0.2)] + [
+        StableCut(delta, min_iou) for delta in sides for min_iou in (0.7, 0.8, 0.9, 0.95)]
 
 
-def candidate_rules() -> list[Rule]:
-    """Return every rule and parameter setting measured, after the baseline."""
-    rules: list[Rule] = [KeepAll()]
-    for empty_below in (0.2, 0.5):
-        rules += [UncertainShare(band, limit, empty_below)
-                  for band in (0.1, 0.2, 0.3, 0.4) for limit in (0.01, 0.02, 0.05, 0.1)]
-        rules += [StableCut(delta, min_iou, empty_below)
-                  for delta in (0.1, 0.2, 0.3) for min_iou in (0.9, 0.95, 0.98)]
-    return rules
+def salt_label(rule: Rule) -> str:
+    """Return the rule's class and salt parameters (not ``empty_below``)."""
+    params = ", ".join(f"{f.name}={getattr(rule, f.name)}" for f in fields(rule) if f.name != "empty_below")
+    return f"{type(rule).__name__}({params})"
 
 
 def validation_images(run: RunDir, data_path: Path | None) -> tuple[np.ndarray, np.ndarray, int]:
@@ -84,40 +87,39 @@ def validation_images(run: RunDir, data_path: Path | None) -> tuple[np.ndarray, 
     return preds.probs[keep], truth[keep], int((~keep).sum())
 
 
-def measure(rule: Rule, probs: np.ndarray, truth: np.ndarray, cut: tuple[float, int]) -> Figures:
-    """Return the share of images ``rule`` keeps and how good their pseudo masks are."""
-    keep = rule.confident(probs, *cut)
-    masks, true = apply_cut(probs[keep], *cut), truth[keep]
-    if not keep.any():
-        return Figures(rule, 0, 0.0, float("nan"), float("nan"), float("nan"))
-    return Figures(
-        rule=rule,
-        kept=int(keep.sum()),
-        kept_share=float(keep.mean()),
-        kept_score=competition_score(masks, true),
-        pixel_accuracy=float((masks == (true != 0)).mean()),
-        empty_share=float((~masks.reshape(len(masks), -1).any(1)).mean()),
-    )
+def measure(label: str, keep: np.ndarray, group: np.ndarray, masks: np.ndarray, truth: np.ndarray
+            ) -> Figures:
+    """Return how the pseudo ``masks`` of the kept images (``keep`` within ``group``) score."""
+    kept = keep & group
+    if not kept.any():
+        return Figures(label, 0, int(group.sum()), float("nan"), float("nan"))
+    return Figures(label, int(kept.sum()), int(group.sum()), competition_score(masks[kept], truth[kept]),
+                   float((masks[kept] == (truth[kept] != 0)).mean()))
 
 
 def chosen(figures: list[Figures]) -> Figures | None:
-    """Return the figures of the rule keeping the most images at TARGET_KEPT_SCORE, if any reaches it."""
+    """Return the candidate keeping the most images at TARGET_KEPT_SCORE or more, if any reaches it."""
     good = [f for f in figures if f.kept and f.kept_score >= TARGET_KEPT_SCORE]
     return max(good, key=lambda f: (f.kept, f.kept_score), default=None)
 
 
-def table(figures: list[Figures]) -> str:
+def joined_rule(rules: list[Rule], salt_figures: list[Figures], empty_figures: list[Figures]) -> Rule:
+    """Return the chosen salt criterion with the chosen ``empty_below``."""
+    best_salt, best_empty = chosen(salt_figures), chosen(empty_figures)
+    if best_salt is None or best_empty is None:
+        raise SystemExit(f"no candidate reaches a kept score of {TARGET_KEPT_SCORE} on both kinds")
+    empty_below = EMPTY_BELOW[empty_figures.index(best_empty)]
+    return replace(rules[salt_figures.index(best_salt)], empty_below=empty_below)  # type: ignore[type-var]
+
+
+def table(title: str, figures: list[Figures]) -> str:
     """Return the figures as a Markdown table, most images kept first."""
-    lines = ["| rule | kept | share kept | kept score | pixel accuracy | empty masks |",
-             "|---|---|---|---|---|---|"]
-    for f in sorted(figures, key=lambda f: -f.kept):
-        lines.append(f"| {f.rule} | {f.kept} | {f.kept_share:.3f} | {f.kept_score:.4f} | "
-                     f"{f.pixel_accuracy:.4f} | {f.empty_share:.3f} |")
-    return "\n".join(lines)
+    lines = [f"| {title} | kept | share | kept score | pixel accuracy |", "|---|---|---|---|---|"]
+    return "\n".join(lines + [f.row() for f in sorted(figures, key=lambda f: -f.kept)])
 
 
 def main() -> None:
-    """Measure every candidate rule and print the table and the choice."""
+    """Measure every candidate, print the two tables and the chosen rule against keeping everything."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -127,13 +129,19 @@ def main() -> None:
     run = RunDir(args.run)
     probs, truth, left_out = validation_images(run, args.data)
     cut = run.read_cut()
-    figures = [measure(rule, probs, truth, cut) for rule in candidate_rules()]
+    masks, salt = apply_cut(probs, *cut), has_salt(probs, *cut)
     print(f"teacher {run.root}: {len(probs)} validation images ({left_out} of the test split left out), "
-          f"cut at threshold {cut[0]:.2f}, min area {cut[1]}")
-    print(table(figures))
-    best = chosen(figures)
-    print(f"chosen (most kept at a kept score >= {TARGET_KEPT_SCORE}): "
-          + (f"{best.rule}: keeps {best.kept_share:.3f}, score {best.kept_score:.4f}" if best else "none"))
+          f"cut at threshold {cut[0]:.2f}, min area {cut[1]}: {salt.sum()} with salt")
+    rules = salt_rules()
+    salt_figures = [measure(salt_label(r), r.confident(probs, *cut), salt, masks, truth) for r in rules]
+    highest = probs.reshape(len(probs), -1).max(1)
+    empty_figures = [measure(f"empty_below={e}", highest < e, ~salt, masks, truth) for e in EMPTY_BELOW]
+    print(table("images cut to salt", salt_figures) + "\n\n" + table("images cut to empty", empty_figures))
+    rule = joined_rule(rules, salt_figures, empty_figures)
+    everything = np.ones(len(probs), dtype=bool)
+    print(f"\nchosen (most kept of each kind at a kept score >= {TARGET_KEPT_SCORE}): {rule}\n"
+          + table("all images", [measure(str(rule), rule.confident(probs, *cut), everything, masks, truth),
+                                 measure("keep all", everything, everything, masks, truth)]))
 
 
 if __name__ == "__main__":

@@ -73,6 +73,12 @@ def test_specks_below_the_minimum_area_are_kept_only_as_sure_empties() -> None:
     assert RULE.confident(probs, 0.5, 0).tolist() == [True]
 
 
+def test_an_empty_cut_is_judged_by_its_highest_probability_alone() -> None:
+    faint = np.full((1, SIZE, SIZE), 0.25, dtype=np.float32)
+    assert RULE.confident(faint, 0.5, 0).tolist() == [True]
+    assert UncertainShare(band=0.3, limit=0.02, empty_below=0.2).confident(faint, 0.5, 0).tolist() == [False]
+
+
 def test_stable_cut_refuses_a_mask_that_moves_with_the_threshold() -> None:
     ramp = np.tile(np.linspace(0, 1, SIZE, dtype=np.float32), (SIZE, 1))
     probs = np.stack([half_salt(), ramp, np.full((SIZE, SIZE), LOW, dtype=np.float32)])
