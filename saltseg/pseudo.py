@@ -32,6 +32,9 @@ from saltseg.datafile import Dataset, Predictions, file_sha256, read_dataset, re
 from saltseg.errors import fail
 from saltseg.sweep import apply_cut
 
+CHUNK = 1024
+"""Images a rule looks at together (bounds the temporaries on 18000 test images)."""
+
 
 class Rule(Protocol):
     """Decides which images' pseudo masks are confident enough to train on."""
@@ -57,7 +60,7 @@ class UncertainShare:
 
 @dataclass(frozen=True)
 class StableCut:
-    """Keep an image when its masks cut at threshold -/+ ``delta`` overlap by an IoU of ``min_iou``."""
+    """Keep an image when its masks cut at threshold -/+ ``delta`` have an IoU of at least ``min_iou``."""
 
     delta: float
     min_iou: float
@@ -71,9 +74,6 @@ class StableCut:
         return _by_kind(probs, threshold, min_area, iou >= self.min_iou, self.empty_below)
 
 
-CHUNK = 1024
-"""Images a rule looks at together (bounds the temporaries on 18000 test images)."""
-
 DEFAULT_RULE: Rule = StableCut(delta=0.4, min_iou=0.7, empty_below=0.05)
 """The measured default: of the candidates of ``benchmarks/pseudo_rule.py``, the one keeping the most
 images of each kind at a kept score of 0.95 or more on a teacher's validation images (measured on a
@@ -82,7 +82,8 @@ images of each kind at a kept score of 0.95 or more on a teacher's validation im
 
 @dataclass
 class PseudoLabels:
-    """Unlabelled images with the teacher's masks, and the SHA-256 of the predictions file they came from."""
+    """Unlabelled images (N, 101, 101) uint8 with the teacher's masks (N, 101, 101) uint8 0/1, and the
+    SHA-256 of the predictions file they came from."""
 
     ids: list[str]
     images: np.ndarray
