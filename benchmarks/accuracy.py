@@ -1,29 +1,75 @@
-"""Validation score of the default training flow for a time budget, on the competition's train.zip.
+"""Test-split score of the default training flow for a time budget: the figure the README reports.
 
-prepare -> train --budget B (stratified 20% validation split, seed 0) -> threshold; prints the
-validation score at the chosen threshold and minimum area, the score at 0.5, minutes used,
-training images/s and the CPU model.
+``benchmarks/holdout.py`` splits the prepared train.zip into dev.h5 (3000 images) and test.h5 (the
+fixed 600 of the test split). For each seed, exactly as a user's run: ``saltseg train --data dev.h5
+--budget B --seed S`` (its own stratified 20% validation split inside dev.h5 picks the best
+epoch), ``saltseg threshold`` (threshold and minimum area from that validation split), then the
+test split is scored once, by ``saltseg evaluate`` at that cut. Nothing is chosen on the test split.
 
-    python benchmarks/accuracy.py --budget 15m [--data ../shared/data] [--out bench-out/acc]
-                                  [--set arch=unet --set batch_norm=true ...]
+Printed: for each seed its test score with the split's standard error (std of the per-image
+scores / sqrt(n)), its validation score, cut, epochs and minutes; then the mean test score of the
+seeds with the standard error of the per-image mean over seeds; the CPU; and one JSON line.
 
-``--set KEY=VALUE`` overrides a training option (as named in config.json) to compare recipes.
+    python benchmarks/accuracy.py --budget 60m [--seeds 0 1] [--prepared bench-out/train.h5]
+        [--data ../shared/data] [--holdout bench-out/holdout] [--out bench-out/accuracy]
+        [--set arch=unet --set batch_norm=true ...]
+
+``--set KEY=VALUE`` overrides a training option (as named in config.json) to compare recipes;
+give each recipe its own ``--out``. A smoke check: ``--budget 2m --seeds 0 --set arch=unet --set
+start_filters=4 --set epochs=1``.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import platform
 import time
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
+import numpy as np
+from holdout import TEST, HoldoutFiles, require_part, write_parts
+
+from saltseg.evaluate import evaluate
 from saltseg.prepare import prepare
 from saltseg.rundir import RunDir
 from saltseg.schedule import parse_duration
+from saltseg.sweep import ThresholdChoice
 from saltseg.threshold import threshold
-from saltseg.train import TrainOptions, train
+from saltseg.train import TrainOptions, TrainSummary, train
+
+FIXED_OPTIONS = ("data", "run", "seed")
+"""Training options this script sets itself (``--set`` may not)."""
+
+
+@dataclass
+class SeedResult:
+    """One seed's run: its validation choice and its test-split scores."""
+
+    seed: int
+    run: Path
+    summary: TrainSummary
+    validation: ThresholdChoice
+    test_scores: np.ndarray
+    train_minutes: float
+    images_per_s: float
+
+    def as_dict(self) -> dict[str, object]:
+        """Return the figures as JSON-ready values."""
+        return {
+            "seed": self.seed,
+            "test_score": float(self.test_scores.mean()),
+            "test_standard_error": standard_error(self.test_scores),
+            "validation_score": self.validation.score,
+            "threshold": self.validation.threshold,
+            "min_area": self.validation.min_area,
+            "best_epoch": self.summary.best_epoch,
+            "epochs": self.summary.epochs_run,
+            "train_minutes": self.train_minutes,
+            "train_images_per_s": self.images_per_s,
+        }
 
 
 def cpu_model() -> str:
@@ -39,12 +85,12 @@ def cpu_model() -> str:
 
 def overrides(pairs: list[str]) -> dict[str, object]:
     """Parse KEY=VALUE pairs into option values (JSON where the text is JSON, else the text)."""
-    known = {f.name for f in fields(TrainOptions)}
+    known = {f.name for f in fields(TrainOptions)} - set(FIXED_OPTIONS)
     out: dict[str, object] = {}
     for pair in pairs:
         key, _, text = pair.partition("=")
         if key not in known:
-            raise SystemExit(f"--set {pair}: unknown option {key}")
+            raise SystemExit(f"--set {pair}: unknown option {key}, or one this script sets (--seeds)")
         try:
             out[key] = json.loads(text)
         except json.JSONDecodeError:
@@ -52,52 +98,84 @@ def overrides(pairs: list[str]) -> dict[str, object]:
     return out
 
 
+def standard_error(scores: np.ndarray) -> float:
+    """Return the standard error of the mean of per-image ``scores``."""
+    return float(scores.std(ddof=1) / np.sqrt(len(scores)))
+
+
+def holdout_files(args: argparse.Namespace) -> HoldoutFiles:
+    """Return dev.h5 and test.h5, preparing train.zip and splitting it when needed."""
+    if not args.prepared.exists():
+        prepare(args.data / "train.zip", args.prepared, None, False)
+    return write_parts(args.prepared, args.holdout)
+
+
+def train_on_dev(dev: Path, run: Path, budget: str, seed: int, extra: dict[str, object]) -> TrainSummary:
+    """Train the recipe (defaults plus ``extra``) on dev.h5 into ``run``, from scratch."""
+    options = TrainOptions(data=dev, run=run, budget=parse_duration(budget), seed=seed, force=True)
+    for key, value in extra.items():
+        setattr(options, key, value)
+    return train(options)
+
+
+def test_scores(run: Path, test: Path) -> np.ndarray:
+    """Score the run on the test split once, at its threshold.json's cut; return per-image scores."""
+    require_part(test, TEST)
+    result = evaluate([run], test)
+    with result.per_image.open(newline="") as f:
+        return np.array([float(row["score"]) for row in csv.DictReader(f)])
+
+
+def images_per_s(run: Path) -> float:
+    """Return the run's training rate: training images times epochs over the epochs' seconds."""
+    rundir = RunDir(run)
+    rows = rundir.read_metrics()
+    return len(rundir.read_split()["train"]) * len(rows) / sum(r["seconds"] for r in rows)
+
+
+def run_seed(files: HoldoutFiles, args: argparse.Namespace, seed: int) -> SeedResult:
+    """Train, threshold on validation, and score the test split, for one seed."""
+    run = args.out / f"run-{args.budget}-seed{seed}"
+    started = time.monotonic()
+    summary = train_on_dev(files.dev, run, args.budget, seed, overrides(args.set))
+    minutes = (time.monotonic() - started) / 60
+    choice = threshold([run]).choice
+    return SeedResult(seed, run, summary, choice, test_scores(run, files.test), minutes, images_per_s(run))
+
+
+def report(results: list[SeedResult], args: argparse.Namespace) -> None:
+    """Print each seed's line, the mean over seeds, and one JSON line."""
+    for r in results:
+        print(f"seed {r.seed}: test {r.test_scores.mean():.4f} +- {standard_error(r.test_scores):.4f} "
+              f"({len(r.test_scores)} images); validation {r.validation.score:.4f} at threshold "
+              f"{r.validation.threshold:.2f}, min area {r.validation.min_area}; {r.summary.best_weights} "
+              f"of {r.summary.epochs_run} epochs; {r.train_minutes:.1f} min, {r.images_per_s:.1f} images/s")
+    per_image = np.mean([r.test_scores for r in results], axis=0)
+    mean, error = float(per_image.mean()), standard_error(per_image)
+    print(f"budget {args.budget}: test score {mean:.4f} +- {error:.4f} "
+          f"(mean of {len(results)} seeds); validation {np.mean([r.validation.score for r in results]):.4f}; "
+          f"{cpu_model()}")
+    print(json.dumps({"budget": args.budget, "test_score": mean, "test_standard_error": error,
+                      "seeds": [r.as_dict() for r in results], "cpu": cpu_model(), "overrides": args.set}))
+
+
 def main() -> None:
-    """Run the flow and print its figures as text and one JSON line."""
+    """Run the flow for every seed and print its figures."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--budget", required=True, help="Training budget: 15m, 30m, 1h.")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--prepared", type=Path, default=Path("bench-out") / "train.h5",
+                        help="train.zip prepared by 'saltseg prepare' (made from --data when missing).")
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument("--holdout", type=Path, default=Path("bench-out") / "holdout")
     parser.add_argument("--out", type=Path, default=Path("bench-out") / "accuracy")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    h5 = args.out / "train.h5"
-    if not h5.exists():
-        prepare(args.data / "train.zip", h5, None, False)
-    run = args.out / f"run-{args.budget}"
-    started = time.monotonic()
-    options = TrainOptions(data=h5, run=run, budget=parse_duration(args.budget), force=True)
-    for key, value in overrides(args.set).items():
-        setattr(options, key, value)
-    summary = train(options)
-    trained_s = time.monotonic() - started
-    result = threshold([run])
-    rows = RunDir(run).read_metrics()
-    n_train = len(RunDir(run).read_split()["train"])
-    rate = n_train * len(rows) / sum(r["seconds"] for r in rows)
-    choice = result.choice
-    figures = {
-        "budget": args.budget,
-        "score": choice.score,
-        "threshold": choice.threshold,
-        "min_area": choice.min_area,
-        "score_at_0.5": choice.score_at_half,
-        "best_epoch": summary.best_epoch,
-        "averaged_from": summary.averaged_from,
-        "epochs": summary.epochs_run,
-        "train_minutes": trained_s / 60,
-        "total_minutes": (time.monotonic() - started) / 60,
-        "train_images_per_s": rate,
-        "cpu": cpu_model(),
-        "overrides": args.set,
-    }
-    print(f"budget {args.budget}: validation score {choice.score:.4f} at threshold {choice.threshold:.2f}, "
-          f"min area {choice.min_area} (at 0.5: {choice.score_at_half:.4f}), "
-          f"weights of the {summary.best_weights}; "
-          f"{summary.epochs_run} epochs in {trained_s / 60:.1f} min, {rate:.1f} images/s; {cpu_model()}")
-    print(json.dumps(figures))
+    overrides(args.set)
+    files = holdout_files(args)
+    report([run_seed(files, args, seed) for seed in args.seeds], args)
 
 
 if __name__ == "__main__":

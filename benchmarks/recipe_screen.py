@@ -1,12 +1,14 @@
 """Screen training recipes side by side at a fixed number of epochs (minutes each on a GPU).
 
-Each variant trains on the same prepared file and split (seed 0, 20% validation), all at once,
+Recipes are picked here, so only the holdout's dev.h5 is read (``benchmarks/holdout.py``; a file
+that is not it is refused): the test split never takes part in a choice. Each variant trains on
+dev.h5 with the same split (seed 0, 20% validation inside dev.h5), all at once,
 for ``--epochs`` epochs with the budget schedule spanning them (warm-up, cosine, the Lovasz
 switch at its fraction), as a CPU hour that reaches that many epochs would; ``--budget`` only
 guards the time. Then ``saltseg threshold``'s sweep cuts each run, and the script prints each variant's
 score and its paired difference against the first variant, with standard errors.
 
-    python benchmarks/recipe_screen.py --data bench-out/accuracy/train.h5 --epochs 42 \\
+    python benchmarks/recipe_screen.py --data bench-out/holdout/dev.h5 --epochs 42 \\
         --variant base= --variant l40="--lovasz-from 0.4" \\
         --variant i112="--input-size 112 --epochs 58"
 
@@ -24,6 +26,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from compare_runs import mean_and_error, paired_differences, per_image_validation_scores
+from holdout import DEV, require_part
 
 from saltseg.threshold import threshold
 
@@ -56,13 +59,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data", type=Path, required=True, help="Labelled HDF5 file from prepare.")
+    parser.add_argument("--data", type=Path, default=Path("bench-out") / "holdout" / "dev.h5",
+                        help="The holdout's dev.h5 (benchmarks/holdout.py).")
     parser.add_argument("--epochs", type=int, default=42, help="Epochs of every variant.")
     parser.add_argument("--budget", default="2h", help="Time guard of each training.")
     parser.add_argument("--out", type=Path, default=Path("bench-out") / "screen")
     parser.add_argument("--variant", type=variant, action="append", required=True,
                         metavar="NAME=ARGS", help="The first is the baseline.")
     args = parser.parse_args()
+    require_part(args.data, DEV)
     args.out.mkdir(parents=True, exist_ok=True)
     train_all(args.variant, args)
     runs = [args.out / name for name, _ in args.variant]
