@@ -27,7 +27,7 @@ from saltseg.interrupts import Terminated, exit_code, sigterm_raises
 from saltseg.schedule import parse_duration
 from saltseg.shapes import Fit
 
-DATA, MODEL, OPTIM, RUN = "Data", "Model", "Optimisation", "Run"
+DATA, MODEL, OPTIM, PSEUDO, RUN = "Data", "Model", "Optimisation", "Pseudo-labels", "Run"
 
 
 _TRAIN = training.TrainOptions()
@@ -196,6 +196,17 @@ def train_cli(
         Augment, _opt(OPTIM, "none, flip, or full (flip, shift, scale, brightness).")
     ] = _TRAIN.augment,
     seed: Annotated[int, _opt(OPTIM, "Seed of the split and the training.")] = _TRAIN.seed,
+    teacher: Annotated[
+        Path | None, _opt(PSEUDO, "Train a student of this run: its split, its weights to start from, "
+                          "and its confident predictions on --unlabelled as extra training images.")
+    ] = _TRAIN.teacher,
+    unlabelled: Annotated[
+        Path | None, _opt(PSEUDO, "Unlabelled HDF5 file from prepare that the teacher predicted "
+                          "(saltseg predict TEACHER FILE).")
+    ] = _TRAIN.unlabelled,
+    pseudo_ratio: Annotated[
+        float, _opt(PSEUDO, "Pseudo-labelled images drawn each epoch per labelled training image.")
+    ] = _TRAIN.pseudo_ratio,
     device: Annotated[str, _opt(RUN, "auto, cpu, cuda or cuda:N.")] = _TRAIN.device,
     precision: Annotated[Precision, _opt(RUN, "auto: bf16 where the hardware has it.")] = _TRAIN.precision,
     resume: Annotated[bool, _opt(RUN, "Continue the run from checkpoints/last.pt.")] = _TRAIN.resume,

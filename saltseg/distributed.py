@@ -71,9 +71,9 @@ def decided_on_main(decide: Callable[[], T], ranks: Ranks) -> T:
     return from_main(decide() if ranks.is_main else None, ranks)
 
 
-def settled_on_main(work: Callable[[], T], ranks: Ranks) -> T:
-    """Run ``work`` on rank 0 alone and return its result on every rank; a SaltsegError it raises
-    is raised on every rank (so none waits for rank 0 forever)."""
+def settled_on_main(work: Callable[[], T], ranks: Ranks, shared: Callable[[T], T] = lambda r: r) -> T:
+    """Run ``work`` on rank 0 alone; return its result there and ``shared(result)`` on the other
+    ranks. A SaltsegError it raises is raised on every rank (so none waits for rank 0 forever)."""
     if ranks.world == 1:
         return work()
     result, error = None, None
@@ -82,10 +82,10 @@ def settled_on_main(work: Callable[[], T], ranks: Ranks) -> T:
             result = work()
         except SaltsegError as exc:
             error = exc
-    result, error = from_main((result, error), ranks)
-    if error is not None:
-        raise error
-    return result
+    sent = from_main((None if result is None else shared(result), error), ranks)
+    if sent[1] is not None:
+        raise sent[1]
+    return result if ranks.is_main else sent[0]
 
 
 def mean_over_ranks(value: float, ranks: Ranks, device: torch.device) -> float:

@@ -22,14 +22,14 @@ from the unlabelled file given, so labelled images kept for validation never rea
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 from saltseg.datafile import Dataset, Predictions, file_sha256, read_dataset, read_predictions
-from saltseg.errors import fail
+from saltseg.errors import SaltsegError, fail
 from saltseg.sweep import apply_cut
 
 CHUNK = 1024
@@ -78,6 +78,23 @@ DEFAULT_RULE: Rule = StableCut(delta=0.4, min_iou=0.7, empty_below=0.05)
 """The measured default: of the candidates of ``benchmarks/pseudo_rule.py``, the one keeping the most
 images of each kind at a kept score of 0.95 or more on a teacher's validation images (measured on a
 4-epoch teacher so far; benchmarks/README.md)."""
+
+
+RULES: dict[str, type] = {"UncertainShare": UncertainShare, "StableCut": StableCut}
+
+
+def rule_config(rule: Rule) -> dict[str, object]:
+    """Return ``rule`` as config.json records it: its class name and parameters."""
+    return {"name": type(rule).__name__, **asdict(rule)}  # type: ignore[call-overload]
+
+
+def rule_from_config(saved: dict[str, object]) -> Rule:
+    """Return the rule :func:`rule_config` recorded."""
+    params = dict(saved)
+    name = params.pop("name", None)
+    if name not in RULES:
+        raise SaltsegError(f"unknown pseudo-label rule {name!r}; known: {', '.join(RULES)}")
+    return RULES[str(name)](**params)
 
 
 @dataclass

@@ -32,19 +32,24 @@ from saltseg.interrupts import SIGINT_EXIT, exit_code
 from saltseg.losses import HINGES, LOSSES
 from saltseg.models import ARCHITECTURES, DECODER_SWITCHES, build_model, size_multiple
 from saltseg.models.smp_unet import check_encoder_name
+from saltseg.pseudo import PseudoLabels
 from saltseg.rundir import RunDir
 from saltseg.runlock import run_lock
 from saltseg.shapes import MODEL_SIZE, Fit, InputFit
 from saltseg.split import make_split
+from saltseg.student import pseudo_labels, student_config, teacher_split, teacher_weights
 from saltseg.trainer import Trainer
 from saltseg.training_data import TrainingData
 
 log = logging.getLogger("saltseg")
 
-RESUMABLE = frozenset({"epochs", "budget", "device", "data", "run"})
+RESUMABLE = frozenset({"epochs", "budget", "device", "data", "run", "teacher", "unlabelled"})
 """Options that may differ on ``--resume``; any other given option must match the saved config."""
 
 UNLIMITED_EPOCHS = 100_000
+NOT_IN_CONFIG = ("resume", "force", "given")
+STUDENT_OPTIONS = ("teacher", "unlabelled", "pseudo_ratio")
+"""A student's options: config.json records them as saltseg.student.student_config resolves them."""
 TRAINING_KEYS = ("arch", "fit", "seed", "val_fraction", "folds", "fold", "loss", "monitor", "lr",
                  "batch_size", "epochs", "schedule", "precision", "augment")
 """Keys of config.json that resuming a run needs (the network's own are checked by RunDir)."""
@@ -92,6 +97,9 @@ class TrainOptions:
     device: str = "auto"
     precision: Precision = Precision.auto
     budget: float | None = None
+    teacher: Path | None = None
+    unlabelled: Path | None = None
+    pseudo_ratio: float = 1.0
     resume: bool = False
     force: bool = False
     given: frozenset[str] = field(default_factory=frozenset)
@@ -131,7 +139,7 @@ def train(opts: TrainOptions) -> TrainSummary:
     run = RunDir(opts.run)
     try:
         with run_lock(run.root, run.lock_path) if ranks.is_main else nullcontext():
-            plan = distributed.settled_on_main(lambda: plan_run(opts, run, device), ranks)
+            plan = distributed.settled_on_main(lambda: plan_run(opts, run, device), ranks, RunPlan.shared)
             return _train_planned(opts, plan, run, device, ranks)
     finally:
         distributed.stop()
@@ -146,9 +154,11 @@ class RunPlan:
     state: TrainingState | None = None
     data: Dataset | None = field(default=None, repr=False)
     """The data file's contents on rank 0 (the other ranks read it themselves)."""
+    pseudo: PseudoLabels | None = field(default=None, repr=False)
+    """A student's pseudo-labelled images on rank 0 (the other ranks select them themselves)."""
 
     def shared(self) -> RunPlan:
-        """Return the plan without the data, to send to the other ranks."""
+        """Return the plan without the data and pseudo-labels, to send to the other ranks."""
         return RunPlan(self.config, self.split, self.state)
 
 
@@ -157,7 +167,14 @@ def plan_run(opts: TrainOptions, run: RunDir, device: torch.device) -> RunPlan:
     write config.json and split.json."""
     config = run_config(opts, run, device)
     data = training_data(data_path(opts, config), config)
-    split = run.read_split() if opts.resume else new_split(data, config)
+    if opts.teacher is not None and not opts.resume:
+        config.update(student_config(opts.teacher, Path(opts.unlabelled or ""), opts.pseudo_ratio,
+                                     config["data_sha256"]))
+    split = run.read_split() if opts.resume else first_split(data, config)
+    pseudo = pseudo_labels(config, split) if config.get("teacher") else None
+    if pseudo is not None:
+        split["pseudo"] = pseudo.ids
+        log.info("%d pseudo-labelled images of %s join training", len(pseudo), config["unlabelled"])
     state = TrainingState.load(run.last_checkpoint) if opts.resume else None
     if state is None:
         check_encoder_weights(config)
@@ -165,17 +182,27 @@ def plan_run(opts: TrainOptions, run: RunDir, device: torch.device) -> RunPlan:
         _clear_run(run)
     run.write_config(config)
     run.write_split(split)
-    return RunPlan(config, split, state, data)
+    return RunPlan(config, split, state, data, pseudo)
+
+
+def first_split(data: Dataset, config: dict[str, Any]) -> dict[str, Any]:
+    """Return a new run's split: a student's teacher's, else a new seeded one."""
+    if config.get("teacher"):
+        return {k: v for k, v in teacher_split(config).items() if k != "pseudo"}
+    return new_split(data, config)
 
 
 def _train_planned(opts: TrainOptions, plan: RunPlan, run: RunDir, device: torch.device,
                    ranks: distributed.Ranks) -> TrainSummary:
-    data = plan.data if plan.data is not None else read_dataset(plan.config["data"])
+    config, student = plan.config, bool(plan.config.get("teacher"))
+    data = plan.data if plan.data is not None else read_dataset(config["data"])
+    pseudo = plan.pseudo if plan.data is not None or not student else pseudo_labels(config, plan.split)
+    start = teacher_weights(config) if student and plan.state is None else None
     handler = add_log_file(run.log_path) if ranks.is_main else None
     try:
         extending = bool(opts.given & {"epochs", "budget"})
-        trainer = Trainer(plan.config, run, TrainingData.from_split(data, plan.split, device), device, ranks,
-                          plan.state, extending)
+        training = TrainingData.from_split(data, plan.split, device, pseudo)
+        trainer = Trainer(config, run, training, device, ranks, plan.state, extending, start)
         try:
             reason = trainer.fit()
         except KeyboardInterrupt as exc:
@@ -218,6 +245,8 @@ def check_options(opts: TrainOptions) -> None:
             raise SaltsegError(
                 "--scse, --hypercolumn and --deep-supervision are options of --arch unet and resunet only"
             )
+    if (opts.teacher is None) != (opts.unlabelled is None):
+        raise SaltsegError("a student needs both --teacher RUN and --unlabelled DATA (what it predicted)")
     if opts.deep_supervision and not decoder_switch(opts, "hypercolumn"):
         raise SaltsegError("--deep-supervision scores the hypercolumn's side maps: add --hypercolumn")
     if problem := InputFit(Fit(opts.fit), input_size(opts)).problem(size_multiple(opts.arch)):
@@ -274,7 +303,7 @@ def check_encoder_weights(config: dict[str, Any]) -> None:
 
 def new_config(opts: TrainOptions, device: torch.device) -> dict[str, Any]:
     """Return a new run's config for ``opts``: the options, their defaults resolved, and provenance."""
-    config = {k: v for k, v in asdict(opts).items() if k not in ("resume", "force", "given")}
+    config = {k: v for k, v in asdict(opts).items() if k not in (*NOT_IN_CONFIG, *STUDENT_OPTIONS)}
     config.update(
         data=str(opts.data),
         run=str(opts.run),

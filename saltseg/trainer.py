@@ -59,11 +59,13 @@ class Trainer:
     """Holds the model, optimizer, schedule and data of one run, and trains it epoch by epoch."""
 
     def __init__(self, config: dict[str, Any], run: RunDir, data: TrainingData, device: torch.device,
-                 ranks: distributed.Ranks, state: TrainingState | None = None, extending: bool = False
-                 ) -> None:
+                 ranks: distributed.Ranks, state: TrainingState | None = None, extending: bool = False,
+                 start_weights: dict[str, torch.Tensor] | None = None) -> None:
         self.config, self.run, self.data, self.device, self.ranks = config, run, data, device, ranks
         torch.manual_seed(config["seed"])
         self.model = build_model(config, load_encoder_weights=state is None)
+        if start_weights is not None and state is None:
+            self._load_start_weights(start_weights)
         self.model.to(device, memory_format=torch.channels_last)
         self.net: nn.Module = DistributedDataParallel(self.model) if ranks.world > 1 else self.model
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config["lr"])
@@ -88,6 +90,14 @@ class Trainer:
             self._restore(state, extending)
         elif ranks.is_main:
             self._save_last()
+
+    def _load_start_weights(self, weights: dict[str, torch.Tensor]) -> None:
+        """Start from ``weights`` (a student from its teacher's best.pt): the same network only."""
+        try:
+            self.model.load_state_dict(weights)
+        except RuntimeError:
+            raise fail(self.config.get("teacher", "--teacher"), "has another network than the student's "
+                       "options describe; give the student the teacher's network options") from None
 
     def fit(self) -> str:
         """Train until the epochs, the early stop or the budget end it, then try the weight average;
@@ -119,7 +129,8 @@ class Trainer:
             self.lovasz_since = epoch
         gen = torch.Generator().manual_seed(self.config["seed"] * 100_003 + epoch)
         torch.manual_seed(int(torch.randint(2**62, (1,), generator=gen)))
-        batches = self._rank_batches(torch.randperm(len(self.data.train_images), generator=gen))
+        order = self.data.epoch_order(gen, self.config.get("pseudo_ratio", 0.0))
+        batches = self._rank_batches(order)
         lr = self.optimizer.param_groups[0]["lr"]
         loss_fn = self._loss("lovasz" if lovasz else self.config["loss"])
         train_loss, steps = self._train_pass(epoch, batches, gen, loss_fn, before)

@@ -10,6 +10,7 @@ import torch
 
 from saltseg.datafile import Dataset
 from saltseg.errors import SaltsegError
+from saltseg.pseudo import PseudoLabels
 
 
 def ids_to_rows(ids: list[str], wanted: list[str]) -> np.ndarray:
@@ -23,21 +24,39 @@ def ids_to_rows(ids: list[str], wanted: list[str]) -> np.ndarray:
 
 @dataclass
 class TrainingData:
-    """Training and validation images (N, 101, 101) uint8 and masks (N, 101, 101) 0/1 on the device."""
+    """Training and validation images (N, 101, 101) uint8 and masks (N, 101, 101) 0/1 on the device.
+
+    The training images are the labelled ones, then (for a student) the pseudo-labelled ones.
+    """
 
     train_images: torch.Tensor
     train_masks: torch.Tensor
     val_images: torch.Tensor
     val_masks: torch.Tensor
+    labelled: int
+    """How many of the training images are labelled (the first ones)."""
 
     @classmethod
-    def from_split(cls, data: Dataset, split: dict[str, Any], device: torch.device) -> TrainingData:
-        """Place the split's training and validation images of ``data`` on ``device``."""
+    def from_split(cls, data: Dataset, split: dict[str, Any], device: torch.device,
+                   pseudo: PseudoLabels | None = None) -> TrainingData:
+        """Place the split's training and validation images of ``data`` (and ``pseudo``'s) on ``device``."""
         if data.masks is None:
             raise SaltsegError("training needs a labelled data file")
-        tensors = []
-        for part in ("train", "val"):
-            rows = ids_to_rows(data.ids, split[part])
-            tensors += [torch.from_numpy(data.images[rows]).to(device),
-                        torch.from_numpy(data.masks[rows]).to(device)]
-        return cls(*tensors)
+        train, val = (ids_to_rows(data.ids, split[part]) for part in ("train", "val"))
+        images, masks = [data.images[train]], [data.masks[train]]
+        if pseudo is not None:
+            images.append(pseudo.images)
+            masks.append(pseudo.masks)
+        tensors = [torch.from_numpy(a).to(device) for a in (np.concatenate(images), np.concatenate(masks),
+                                                             data.images[val], data.masks[val])]
+        return cls(*tensors, len(train))
+
+    def epoch_order(self, gen: torch.Generator, pseudo_ratio: float) -> torch.Tensor:
+        """Return the rows an epoch trains on, shuffled: every labelled image and, for a student,
+        a fresh draw of ``pseudo_ratio`` times as many pseudo-labelled ones (all, when fewer)."""
+        pseudo = len(self.train_images) - self.labelled
+        if pseudo == 0:
+            return torch.randperm(self.labelled, generator=gen)
+        drawn = self.labelled + torch.randperm(pseudo, generator=gen)[: round(pseudo_ratio * self.labelled)]
+        rows = torch.cat([torch.arange(self.labelled), drawn])
+        return rows[torch.randperm(len(rows), generator=gen)]
