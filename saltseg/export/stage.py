@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from saltseg import __version__
 from saltseg.atomic import atomic_path
-from saltseg.datafile import file_sha256
+from saltseg.datafile import Dataset, file_sha256
 from saltseg.ensemble import Models, Predictor, load_predictor, resolve
 from saltseg.errors import SaltsegError, fail
 from saltseg.export.graph import graph_of
@@ -67,25 +67,26 @@ def export(runs: list[Path], ensemble: Path | None = None, out: Path | None = No
             differ from saltseg's by more than 1e-4. Nothing is written then.
     """
     require_export_packages()
-    from saltseg.export import onnx_file
+    from saltseg.export import onnx_file, verify
 
     onnx_file.check_opset(opset)
     models = resolve(runs, ensemble)
     path = Path(out or models.home.onnx_path)
     check_writable(path)
+    checking = None if check_data is None else (Path(check_data), verify.read_data(Path(check_data)))
     predictor = load_predictor(models, "cpu", BATCH_SIZE, tta)
     log.info("exporting %d network(s), TTA %s, with %s at opset %d", len(predictor.nets),
              "on" if tta else "off", onnx_file.EXPORTER, opset)
     model = onnx_file.to_onnx(graph_of(predictor), opset)
     model_bytes = onnx_file.with_metadata(model, metadata(models, tta)).SerializeToString()
-    result = _verified(model_bytes, predictor, path, check_data, models.home.read_cut())
+    result = _verified(model_bytes, predictor, path, checking, models.home.read_cut())
     _write(path, model_bytes)
     models.save()
     log.info("wrote %s (%.1f MB)", path, len(model_bytes) / 1e6)
     return result
 
 
-def _verified(model_bytes: bytes, predictor: Predictor, path: Path, check_data: Path | None,
+def _verified(model_bytes: bytes, predictor: Predictor, path: Path, checking: tuple[Path, Dataset] | None,
               cut: tuple[float, int]) -> ExportResult:
     """Return how closely onnxruntime running ``model_bytes`` matches saltseg; raise beyond 1e-4."""
     from saltseg.export import onnx_file, verify
@@ -93,7 +94,7 @@ def _verified(model_bytes: bytes, predictor: Predictor, path: Path, check_data: 
     session = onnx_file.session_of(model_bytes)
     difference = verify.verify(session, predictor, path)
     log.info("largest difference from saltseg's fp32 probabilities on random tiles: %.2e", difference)
-    checked = None if check_data is None else verify.check(session, predictor, Path(check_data), cut)
+    checked = None if checking is None else verify.check(session, predictor, *checking, cut)
     return ExportResult(path, difference, checked)
 
 

@@ -61,26 +61,25 @@ def verify(session: ort.InferenceSession, predictor: Predictor, where: Path) -> 
     return worst
 
 
-def check(session: ort.InferenceSession, predictor: Predictor, data_path: Path, cut: tuple[float, int]
-          ) -> CheckResult:
-    """Compare on every image of ``data_path`` (HDF5 from prepare, or a zip or folder of PNGs).
+def check(session: ort.InferenceSession, predictor: Predictor, where: Path, data: Dataset,
+          cut: tuple[float, int]) -> CheckResult:
+    """Compare on every image of ``data``, read from ``where`` by :func:`read_data`.
 
     For labelled data both are scored as the competition does, cut at ``cut`` (threshold, min area).
 
     Raises:
-        SaltsegError: the data cannot be read, or a difference exceeds :data:`TOLERANCE`.
+        SaltsegError: a difference exceeds :data:`TOLERANCE`.
     """
-    data = _read_data(data_path)
     worst, got, want = largest_difference(session, predictor, data.images[:, None])
-    _require_close(worst, data_path, f"its {len(data)} images")
+    _require_close(worst, where, f"its {len(data)} images")
     if data.masks is None:
-        return CheckResult(data_path, len(data), worst, None, None)
+        return CheckResult(where, len(data), worst, None, None)
     scores = [competition_score(apply_cut(p[:, 0], *cut), data.masks) for p in (got, want)]
-    return CheckResult(data_path, len(data), worst, *scores)
+    return CheckResult(where, len(data), worst, *scores)
 
 
-def _read_data(path: Path) -> Dataset:
-    """Read an HDF5 data file, or a zip or folder of images (and masks)."""
+def read_data(path: Path) -> Dataset:
+    """Read the images (and masks) of an HDF5 data file, or of a zip or folder of PNGs, for ``check``."""
     data = read_dataset(path) if is_hdf5(path) else load_source(path)
     if len(data) == 0:
         raise fail(path, "holds no images")
