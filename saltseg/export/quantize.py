@@ -3,10 +3,11 @@
 The fp32 graph is prepared by onnxruntime's ``quant_pre_process`` (shape inference, batch norm
 folded into the convolutions), then its convolutions and matrix products are quantized (QDQ
 format, int8 weights per channel, uint8 activations) with activation ranges calibrated on
-:data:`CALIBRATION_TILES` training tiles of the home run (its ``split.json`` 'train' ids in the data
-file of its config.json). Everything else stays float32. An int8 graph cannot match fp32 within
-1e-4, so it is checked by what matters: the competition score on the run's validation split, cut
-at its threshold and minimum area, must be within :data:`SCORE_TOLERANCE` of the fp32 graph's.
+:data:`CALIBRATION_TILES` training tiles of the (first) run: its ``split.json`` 'train' ids in the
+data file of its config.json. Everything else stays float32. An int8 graph cannot match fp32
+within 1e-4, so it is checked by what matters: the competition score on that run's validation
+split, cut at the home's threshold and minimum area, must be within :data:`SCORE_TOLERANCE` of the
+fp32 graph's.
 """
 
 from __future__ import annotations
@@ -64,23 +65,27 @@ class _TileBatches(CalibrationDataReader):
         return None if batch is None else {INPUT: batch}
 
 
-def split_tiles(run: RunDir, part: str) -> Dataset:
-    """Return the images and masks of ``part`` ('train' or 'val') of the run's split, from its data file."""
+@dataclass(frozen=True)
+class SplitTiles:
+    """A run's tiles for int8: calibration tiles (N, 1, 101, 101) and the labelled validation split."""
+
+    calibration: np.ndarray
+    val: Dataset
+
+
+def split_tiles(run: RunDir) -> SplitTiles:
+    """Return up to CALIBRATION_TILES training tiles, spread over the run's split, and its validation
+    images with masks, read from the data file of its config.json."""
     data_path = Path(run.read_config()["data"])
     if not data_path.exists():
-        raise fail(data_path, f"the data file of {run.root} (config.json) is missing; int8 needs its tiles")
+        raise fail(data_path, f"no such file: the data of {run.root} (config.json), which --int8 needs")
     data = read_dataset(data_path)
-    where = {key: i for i, key in enumerate(data.ids)}
-    wanted = [where[key] for key in run.read_split()[part] if key in where]
-    if not wanted or data.masks is None:
-        raise fail(data_path, f"holds none of the run's '{part}' images with masks")
-    return Dataset([data.ids[i] for i in wanted], data.images[wanted], data.masks[wanted])
-
-
-def calibration_tiles(run: RunDir) -> np.ndarray:
-    """Return up to CALIBRATION_TILES of the run's training tiles, spread over its split (N, 1, 101, 101)."""
-    images = split_tiles(run, "train").images
-    return images[:: max(1, len(images) // CALIBRATION_TILES)][:CALIBRATION_TILES, None]
+    split, where = run.read_split(), {key: i for i, key in enumerate(data.ids)}
+    train, val = ([where[key] for key in split[part] if key in where] for part in ("train", "val"))
+    if not train or not val or data.masks is None:
+        raise fail(data_path, f"lacks the training or validation images (with masks) of {run.root}")
+    calibration = data.images[train[:: max(1, len(train) // CALIBRATION_TILES)][:CALIBRATION_TILES], None]
+    return SplitTiles(calibration, Dataset([data.ids[i] for i in val], data.images[val], data.masks[val]))
 
 
 def quantized(model_bytes: bytes, calibration: np.ndarray) -> onnx.ModelProto:

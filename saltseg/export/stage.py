@@ -22,7 +22,7 @@ from saltseg.errors import SaltsegError, fail
 from saltseg.export.graph import graph_of
 
 if TYPE_CHECKING:
-    from saltseg.export.quantize import Int8Check
+    from saltseg.export.quantize import Int8Check, SplitTiles
     from saltseg.export.verify import CheckResult
 
 log = logging.getLogger("saltseg")
@@ -72,21 +72,22 @@ def export(runs: list[Path], ensemble: Path | None = None, out: Path | None = No
             Nothing is written then.
     """
     require_export_packages()
-    from saltseg.export import onnx_file, verify
+    from saltseg.export import onnx_file, quantize, verify
 
     onnx_file.check_opset(opset)
     models = resolve(runs, ensemble)
     path = Path(out or models.home.onnx_path)
     check_writable(path)
     checking = None if check_data is None else (Path(check_data), verify.read_data(Path(check_data)))
+    int8_tiles = quantize.split_tiles(models.members[0]) if int8 else None
     predictor = load_predictor(models, "cpu", BATCH_SIZE, tta)
     log.info("exporting %d network(s), TTA %s, with %s at opset %d", len(predictor.nets),
              "on" if tta else "off", onnx_file.EXPORTER, opset)
     model = onnx_file.to_onnx(graph_of(predictor), opset)
     model_bytes = onnx_file.with_metadata(model, metadata(models, tta)).SerializeToString()
     result = _verified(model_bytes, predictor, path, checking, models.home.read_cut())
-    if int8:
-        model_bytes, int8_check = _int8(model_bytes, models, tta, path)
+    if int8_tiles is not None:
+        model_bytes, int8_check = _int8(model_bytes, models, tta, path, int8_tiles)
         result = replace(result, int8=int8_check)
     _write(path, model_bytes)
     models.save()
@@ -106,18 +107,18 @@ def _verified(model_bytes: bytes, predictor: Predictor, path: Path, checking: tu
     return ExportResult(path, difference, checked)
 
 
-def _int8(model_bytes: bytes, models: Models, tta: bool, path: Path) -> tuple[bytes, Int8Check]:
-    """Return the int8 model of a verified fp32 one and its score check on the home run's validation split."""
+def _int8(model_bytes: bytes, models: Models, tta: bool, path: Path, tiles: SplitTiles
+          ) -> tuple[bytes, Int8Check]:
+    """Return the int8 model of a verified fp32 one, and its scores on the first run's validation split."""
     from saltseg.export import onnx_file, quantize
 
-    run = models.members[0]
-    log.info("quantizing to int8, calibrated on %s's training tiles", run.root)
-    model = quantize.quantized(model_bytes, quantize.calibration_tiles(run))
+    log.info("quantizing to int8, calibrated on %d training tiles of %s", len(tiles.calibration),
+             models.members[0].root)
+    model = quantize.quantized(model_bytes, tiles.calibration)
     int8_bytes = onnx_file.with_metadata(model, {**metadata(models, tta), "precision": "int8"}
                                          ).SerializeToString()
     sessions = [onnx_file.session_of(b) for b in (model_bytes, int8_bytes)]
-    val = quantize.split_tiles(run, "val")
-    return int8_bytes, quantize.check_int8(*sessions, val, models.home.read_cut(), path)
+    return int8_bytes, quantize.check_int8(*sessions, tiles.val, models.home.read_cut(), path)
 
 
 def require_export_packages() -> None:
