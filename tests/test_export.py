@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import assert_one_line_error, invoke, source_entries, synthetic_examples, write_zip
+from PIL import Image
 from runs import ok
 
 from saltseg import __version__
@@ -180,6 +181,23 @@ def test_metadata_say_how_to_cut_and_what_made_the_file(world: Path) -> None:
     model = onnx.load(str(path), load_external_data=False)
     assert not any(onnx.external_data_helper.uses_external_data(t) for t in model.graph.initializer)
     assert [entry.version for entry in model.opset_import if entry.domain == ""] == [18]
+
+
+def test_readme_example_cuts_masks_as_saltseg_does(world: Path, images: np.ndarray, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    example = readme[readme.index("```python\n", readme.index("### Export to ONNX")) + 10 :]
+    code = example[: example.index("```")]
+    assert "onnxruntime" in code and "saltseg" not in code and "torch" not in code
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "model.onnx").write_bytes(RunDir(world / "gated").onnx_path.read_bytes())
+    (tmp_path / "images").mkdir()
+    Image.fromarray(images[2]).save(tmp_path / "images" / "0005bb9630.png")
+    monkeypatch.chdir(tmp_path)
+    exec(code, {})
+    mask = np.asarray(Image.open(tmp_path / "0005bb9630_mask.png"))
+    expected = apply_cut(tta_probs(world / "gated", images[2:3])[0], 0.37, 15)
+    assert expected.sum() >= 15 and np.array_equal(mask, expected * 255)
 
 
 def test_two_run_ensemble_without_tta_averages_probabilities(world: Path, images: np.ndarray) -> None:
