@@ -4,20 +4,21 @@ onnxruntime sessions over it.
 The exporter is torch's torch.export-based one (``torch.onnx.export(..., dynamo=True)``, the
 default since torch 2.9; the TorchScript exporter is deprecated), at opset 18 unless asked
 otherwise: the exporter's own (no version conversion), and old enough for onnxruntime 1.14 and
-later, onnxruntime-web included. The weights are kept inside the model (no external data file), so one
-file of at most 2 GB holds everything.
+later, onnxruntime-web included. The weights are kept inside the model (no external data file),
+so one file of at most 2 GB holds everything.
 """
 
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
 
-from saltseg.errors import SaltsegError
+from saltseg.errors import SaltsegError, fail
 from saltseg.export.graph import ProbabilityGraph, random_tiles
 
 LOWEST_OPSET = 18
@@ -35,11 +36,11 @@ def check_opset(opset: int) -> None:
                            f"the installed onnx's highest), got {opset}")
 
 
-def to_onnx(graph: ProbabilityGraph, opset: int) -> onnx.ModelProto:
+def to_onnx(graph: ProbabilityGraph, opset: int, where: Path) -> onnx.ModelProto:
     """Return ``graph`` exported at ``opset``, with a dynamic batch axis and the weights inside.
 
     Raises:
-        SaltsegError: the exporter fails, or writes another opset than asked.
+        SaltsegError: naming ``where`` (the run), when the exporter fails or writes another opset.
     """
     example = torch.from_numpy(random_tiles(2))
     try:
@@ -51,11 +52,11 @@ def to_onnx(graph: ProbabilityGraph, opset: int) -> onnx.ModelProto:
             )
     except Exception as exc:  # whatever torch.export or the ONNX translation raises
         first_line = (str(exc).splitlines() or [""])[0]
-        raise SaltsegError(f"the network cannot be exported to ONNX ({type(exc).__name__}: {first_line})"
-                           ) from None
+        raise fail(where, f"the network cannot be exported to ONNX ({type(exc).__name__}: {first_line})"
+                   ) from None
     model = program.model_proto
     if opset_of(model) != opset:
-        raise SaltsegError(f"the exporter could not write opset {opset} (it wrote {opset_of(model)})")
+        raise fail(where, f"the exporter could not write opset {opset} (it wrote {opset_of(model)})")
     return model
 
 

@@ -83,7 +83,7 @@ def export(runs: list[Path], ensemble: Path | None = None, out: Path | None = No
     predictor = load_predictor(models, "cpu", BATCH_SIZE, tta)
     log.info("exporting %d network(s), TTA %s, with %s at opset %d", len(predictor.nets),
              "on" if tta else "off", onnx_file.EXPORTER, opset)
-    model = onnx_file.to_onnx(graph_of(predictor), opset)
+    model = onnx_file.to_onnx(graph_of(predictor), opset, models.home.root)
     model_bytes = onnx_file.with_metadata(model, metadata(models, tta)).SerializeToString()
     result = _verified(model_bytes, predictor, path, checking, models.home.read_cut())
     if int8_tiles is not None:
