@@ -21,7 +21,9 @@ Usage::
                                       [--batch-size 64]
 
 ``--data``: an HDF5 file from ``prepare`` whose first ``--images`` tiles are timed (default: the
-run's data file). ``--val-images``: at most this many validation images are scored (default all).
+run's data file); take a multiple of the batch size, as the compiled path pads its last batch
+(``--images 64 --val-images 50`` is a smoke check, not a measurement). ``--val-images``: at most
+this many validation images are scored (default all).
 """
 
 from __future__ import annotations
