@@ -49,7 +49,8 @@ class ProbabilityGraph(nn.Module):
 
 
 def graph_of(predictor: Predictor) -> ProbabilityGraph:
-    """Return the graph of a predictor's networks and TTA setting (on the CPU, eval mode)."""
+    """Return the graph of a predictor's networks and TTA setting; the networks (shared with the
+    predictor) are moved to the CPU's contiguous memory format, which the exporter traces simply."""
     nets = [(net.to("cpu", memory_format=torch.contiguous_format).eval(), fit) for net, fit in predictor.nets]
     return ProbabilityGraph(nets, predictor.tta).eval()
 
