@@ -16,6 +16,7 @@
       predictions/<name>.h5  probabilities for a source (written by ``predict``)
       eval/<name>/           per_image.csv, overlays.png and probs.h5 (written by ``evaluate``)
       .lock                  held by the ``train`` process working on the run (see saltseg.runlock)
+      model.onnx             the run as one ONNX file (written by ``export``)
 
 An ensemble (several runs whose probabilities are averaged, e.g. the K folds of ``--folds K``)
 lives in a directory of its own, created by the first command given ``--ensemble ENS``::
@@ -26,6 +27,7 @@ lives in a directory of its own, created by the first command given ``--ensemble
       threshold.png          validation probabilities (each member keeps its own val_probs.h5)
       predictions/<name>.h5  averaged probabilities
       eval/<name>/           as for a run
+      model.onnx             the ensemble as one ONNX file (written by ``export``)
 
 Commands given ENS alone use its members; ``rle ENS`` cuts its newest predictions with its
 threshold.json, exactly as for a run.
@@ -71,6 +73,7 @@ class RunDir:
     predictions_dir = property(lambda self: self.root / "predictions")
     ensemble_path = property(lambda self: self.root / "ensemble.json")
     lock_path = property(lambda self: self.root / ".lock")
+    onnx_path = property(lambda self: self.root / "model.onnx")
 
     def prediction_path(self, name: str) -> Path:
         """Return where predictions for the source called ``name`` are written."""
