@@ -23,8 +23,8 @@ from saltseg.augment import Augment
 from saltseg.console import log, setup_logging
 from saltseg.device import Precision
 from saltseg.errors import SaltsegError, fail
-from saltseg.interrupts import Terminated, exit_code, sigterm_raises
 from saltseg.export import stage as exporting
+from saltseg.interrupts import Terminated, exit_code, sigterm_raises
 from saltseg.schedule import parse_duration
 from saltseg.shapes import Fit
 

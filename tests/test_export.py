@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
 import torch
 from helpers import assert_one_line_error, invoke, source_entries, synthetic_examples, write_zip
@@ -24,18 +26,13 @@ from saltseg.datafile import Dataset
 from saltseg.engine import recompute_batch_norm
 from saltseg.ensemble import load_predictor
 from saltseg.errors import SaltsegError
+from saltseg.export import onnx_file, quantize, verify
 from saltseg.metric import competition_score
 from saltseg.models import build_model, has_image_head
 from saltseg.rundir import RunDir, load_checkpoint, save_checkpoint
 from saltseg.shapes import Fit, InputFit
 from saltseg.sweep import apply_cut
 from saltseg.train import TrainOptions, new_config
-
-ort = pytest.importorskip("onnxruntime")
-onnx = pytest.importorskip("onnx")
-pytest.importorskip("onnxscript")
-
-from saltseg.export import onnx_file, quantize, verify  # noqa: E402  (needs the packages checked above)
 
 TOLERANCE = 1e-4
 HEAD_GAIN = 20.0
