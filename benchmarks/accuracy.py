@@ -14,6 +14,11 @@ seeds with the standard error of the per-image mean over seeds; the CPU; and one
         [--data ../shared/data] [--holdout bench-out/holdout] [--out bench-out/accuracy]
         [--set arch=unet --set batch_norm=true ...]
 
+``--pseudo`` measures the pseudo-label chain instead, within the same budget: a teacher on dev.h5
+for ``--teacher-share`` of it (0.45), its threshold, its predictions on the competition's 18000
+unlabelled test.zip images (checked to hold no test-split image), and a student (``train
+--teacher --unlabelled``) for what is left; the student is thresholded and scored as above.
+
 ``--set KEY=VALUE`` overrides a training option (as named in config.json) to compare recipes;
 give each recipe its own ``--out``. A smoke check: ``--budget 2m --seeds 0 --set arch=unet --set
 start_filters=4 --set epochs=1``.
@@ -32,8 +37,11 @@ from pathlib import Path
 import numpy as np
 from holdout import TEST, HoldoutFiles, require_part, write_parts
 
+from saltseg.datafile import read_dataset, read_predictions
 from saltseg.evaluate import evaluate
+from saltseg.predict import predict
 from saltseg.prepare import prepare
+from saltseg.pseudo import check_predictions
 from saltseg.rundir import RunDir
 from saltseg.schedule import parse_duration
 from saltseg.sweep import ThresholdChoice
@@ -133,11 +141,40 @@ def images_per_s(run: Path) -> float:
     return len(rundir.read_split()["train"]) * len(rows) / sum(r["seconds"] for r in rows)
 
 
+def unlabelled_file(args: argparse.Namespace) -> Path:
+    """Return the competition's test.zip prepared (the unlabelled images of the pseudo-label chain)."""
+    path = args.prepared.with_name("test.h5")
+    if not path.exists():
+        prepare(args.data / "test.zip", path, None, False)
+    return path
+
+
+def train_student(files: HoldoutFiles, unlabelled: Path, run: Path, seconds: float, seed: int,
+                  extra: dict[str, object]) -> TrainSummary:
+    """The pseudo-label chain within ``seconds``: a teacher on dev.h5 for ``--teacher-share`` of them,
+    its threshold, its predictions on the unlabelled images (no TTA), then a student for the rest."""
+    started, teacher = time.monotonic(), run.with_name(run.name + "-teacher")
+    share = float(str(extra.pop("teacher_share")))
+    train_on_dev(files.dev, teacher, f"{seconds * share:.0f}s", seed, dict(extra))
+    threshold([teacher])
+    predictions = predict([teacher], unlabelled, tta=False).path
+    check_predictions(predictions, read_predictions(predictions), unlabelled, read_dataset(unlabelled),
+                      {"test split": read_dataset(files.test).ids})
+    left = seconds - (time.monotonic() - started)
+    student = {**extra, "teacher": teacher, "unlabelled": unlabelled}
+    return train_on_dev(files.dev, run, f"{left:.0f}s", seed, student)
+
+
 def run_seed(files: HoldoutFiles, args: argparse.Namespace, seed: int) -> SeedResult:
-    """Train, threshold on validation, and score the test split, for one seed."""
+    """Train (the pseudo-label chain with ``--pseudo``), threshold on validation, and score the test
+    split, for one seed."""
     run = args.out / f"run-{args.budget}-seed{seed}"
     started = time.monotonic()
-    summary = train_on_dev(files.dev, run, args.budget, seed, overrides(args.set))
+    if args.pseudo:
+        extra = {**overrides(args.set), "teacher_share": args.teacher_share}
+        summary = train_student(files, unlabelled_file(args), run, parse_duration(args.budget), seed, extra)
+    else:
+        summary = train_on_dev(files.dev, run, args.budget, seed, overrides(args.set))
     minutes = (time.monotonic() - started) / 60
     choice = threshold([run]).choice
     return SeedResult(seed, run, summary, choice, test_scores(run, files.test), minutes, images_per_s(run))
@@ -172,6 +209,9 @@ def main() -> None:
     parser.add_argument("--holdout", type=Path, default=Path("bench-out") / "holdout")
     parser.add_argument("--out", type=Path, default=Path("bench-out") / "accuracy")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--pseudo", action="store_true",
+                        help="Teacher, its predictions on test.zip and a student, all within --budget.")
+    parser.add_argument("--teacher-share", type=float, default=0.45, help="The teacher's share of --budget.")
     args = parser.parse_args()
     overrides(args.set)
     files = holdout_files(args)

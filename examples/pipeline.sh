@@ -11,6 +11,9 @@
 #   EPOCHS      cap on epochs (optional, e.g. 1 for a smoke test)
 #   TRAIN_ARGS  more options for 'saltseg train' (e.g. "--arch unet --device cuda")
 #   DEVICE      where predict and threshold run     (default auto)
+#   PSEUDO      1: pseudo-labels. A teacher trains for TEACHER_BUDGET (default 27m), predicts the
+#               unlabelled test images, and a student learns from its confident predictions for
+#               STUDENT_BUDGET (default 27m): the chain fits in an hour. The student is submitted.
 set -euo pipefail
 
 DATA_DIR="${DATA_DIR:-../shared/data}"
@@ -26,11 +29,25 @@ mkdir -p "$WORK"
 # 1. One HDF5 file of the 4000 labelled images (kept if already there).
 [[ -f "$WORK/train.h5" ]] || saltseg prepare "$DATA_DIR/train.zip" --out "$WORK/train.h5"
 
-# 2. Train within the budget; an interrupted run continues where it stopped.
-train=(--data "$WORK/train.h5" --run "$RUN" --budget "$BUDGET" "${extra[@]}")
-[[ -n "$EPOCHS" ]] && train+=(--epochs "$EPOCHS")
-[[ -f "$RUN/checkpoints/last.pt" ]] && train+=(--resume)
-saltseg train "${train[@]}"
+# 2. Train within the budget; an interrupted run continues where it stopped (a finished one says so).
+train_run() {  # train_run RUN BUDGET [more options]
+  local args=(--data "$WORK/train.h5" --run "$1" --budget "$2" "${extra[@]}" "${@:3}")
+  [[ -n "$EPOCHS" ]] && args+=(--epochs "$EPOCHS")
+  [[ -f "$1/checkpoints/last.pt" ]] && args+=(--resume)
+  saltseg train "${args[@]}"
+}
+if [[ "${PSEUDO:-}" == 1 ]]; then
+  # 2a. The teacher, its threshold, and its predictions on the unlabelled test images (no TTA: fast).
+  TEACHER="$WORK/teacher"
+  [[ -f "$WORK/test.h5" ]] || saltseg prepare "$DATA_DIR/test.zip" --out "$WORK/test.h5"
+  train_run "$TEACHER" "${TEACHER_BUDGET:-27m}"
+  saltseg threshold "$TEACHER" --device "$DEVICE"
+  saltseg predict "$TEACHER" "$WORK/test.h5" --no-tta --device "$DEVICE"
+  # 2b. The student: the teacher's split and weights, plus its confident pseudo-labelled images.
+  train_run "$RUN" "${STUDENT_BUDGET:-27m}" --teacher "$TEACHER" --unlabelled "$WORK/test.h5"
+else
+  train_run "$RUN" "$BUDGET"
+fi
 
 # 3. Threshold and minimum area from the validation split (RUN/threshold.json).
 saltseg threshold "$RUN" --device "$DEVICE"

@@ -13,15 +13,20 @@ from runs import TINY, metrics, ok
 
 from saltseg.datafile import Dataset, read_dataset
 from saltseg.pseudo import DEFAULT_RULE, PseudoLabels, rule_config
-from saltseg.rundir import RunDir
+from saltseg.rundir import RunDir, load_checkpoint, save_checkpoint
 from saltseg.training_data import TrainingData
 
 
 @pytest.fixture(scope="module")
 def teacher(trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A copy of the session's 3-epoch run, thresholded, with its predictions on 60 unlabelled tiles."""
+    """A copy of the session's 3-epoch run made confident (its output layer's logits scaled up 20x,
+    as a longer-trained teacher's would be), thresholded, with its predictions on 60 unlabelled tiles."""
     root = tmp_path_factory.mktemp("teacher")
     run = Path(shutil.copytree(trained_run, root / "teacher"))
+    best = load_checkpoint(RunDir(run).best_checkpoint)
+    for name in ("head.weight", "head.bias"):
+        best["model"][name] = best["model"][name] * 20
+    save_checkpoint(RunDir(run).best_checkpoint, best)
     archive = write_zip(root / "unlabelled.zip", source_entries(salt_examples(60, seed=7), masks=False))
     ok(invoke("prepare", archive, "--out", root / "unlabelled.h5"))
     ok(invoke("threshold", run))
