@@ -65,6 +65,14 @@ def tiny_h5(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's train.zip, train.h5, test.zip and two trained fold runs (tests/runs.py)."""
+    from runs import world
+
+    return world(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
 def trained_run(tiny_h5: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny seed UNet trained on ``tiny_h5`` for 3 epochs, uninterrupted (the reference for resume
     tests; tests that change a run work on a copy)."""

@@ -13,16 +13,11 @@ import numpy as np
 import pytest
 from helpers import assert_one_line_error, invoke
 from PIL import Image
-from runs import copy_run, ok, world, zip_ids
+from runs import copy_run, ok, zip_ids
 
 from saltseg.datafile import read_dataset, read_predictions
 from saltseg.maskfolder import MANIFEST
 from saltseg.rundir import RunDir
-
-
-@pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return world(tmp_path_factory)
 
 
 @pytest.fixture

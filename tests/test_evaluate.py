@@ -9,18 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers import assert_one_line_error, invoke
-from runs import TRAIN_IMAGES, copy_run, ok, world
+from runs import TRAIN_IMAGES, copy_run, ok
 
 from saltseg.datafile import read_dataset, read_predictions
 from saltseg.metric import competition_score, iou_per_image, per_image_scores
 from saltseg.rle import masks_from_source
 from saltseg.rundir import RunDir
 from saltseg.sweep import apply_cut
-
-
-@pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return world(tmp_path_factory)
 
 
 @pytest.fixture

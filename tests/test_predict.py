@@ -9,18 +9,13 @@ import numpy as np
 import pytest
 from helpers import assert_one_line_error, invoke, png_bytes, source_entries, synthetic_examples, write_zip
 from PIL import Image
-from runs import copy_run, ok, world, zip_ids
+from runs import copy_run, ok, zip_ids
 
 from saltseg import __version__
 from saltseg.datafile import read_predictions
 from saltseg.rle import encode_masks, submission_csv
 from saltseg.rundir import RunDir, load_checkpoint, save_checkpoint
 from saltseg.sweep import apply_cut
-
-
-@pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return world(tmp_path_factory)
 
 
 @pytest.fixture

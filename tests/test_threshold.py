@@ -8,18 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers import assert_one_line_error, invoke
-from runs import TRAIN_IMAGES, copy_run, ok, world
+from runs import TRAIN_IMAGES, copy_run, ok
 
 from saltseg.datafile import read_dataset, read_predictions
 from saltseg.rundir import RunDir, load_checkpoint, save_checkpoint
 from saltseg.sweep import sweep_thresholds
 
 KEYS = {"threshold", "min_area", "score", "score_at_0.5", "n_images"}
-
-
-@pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return world(tmp_path_factory)
 
 
 @pytest.fixture
