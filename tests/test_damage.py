@@ -4,8 +4,10 @@ nothing lost."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import h5py
@@ -15,7 +17,7 @@ from helpers import assert_one_line_error, invoke
 from PIL import Image
 from runs import copy_run, ok, zip_ids
 
-from saltseg.datafile import read_dataset, read_predictions
+from saltseg.datafile import Dataset, read_dataset, read_predictions, write_dataset
 from saltseg.maskfolder import MANIFEST
 from saltseg.rundir import RunDir
 
@@ -205,3 +207,21 @@ def test_hdf5_readers_name_a_file_missing_its_datasets(tmp_path: Path, run: RunD
         f.create_dataset("ids", data=np.array([b"a"]))
         f.create_dataset("images", data=np.zeros((1, 5, 5), np.uint8))
     assert_one_line_error(invoke("predict", run.root, odd), "odd.h5")
+
+
+def test_sigterm_during_predict_leaves_no_half_written_file(run: RunDir, tmp_path: Path) -> None:
+    source = tmp_path / "many.h5"
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (6000, 101, 101), dtype=np.uint8)
+    write_dataset(source, Dataset([f"{i:05d}" for i in range(6000)], images))
+    out = tmp_path / "preds.h5"
+    command = [sys.executable, "-m", "saltseg", "predict", run.root, source, "--out", out,
+               "--batch-size", "1", "--no-compile"]
+    proc = subprocess.Popen([str(c) for c in command], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    time.sleep(8)  # past start-up (about 3 s), into the 12000 forward passes
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stderr
+    assert stderr.strip().splitlines()[-1] == "terminated" and "Traceback" not in stderr
+    assert not out.exists() and not list(tmp_path.glob(".*.tmp"))
