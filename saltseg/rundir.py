@@ -14,6 +14,8 @@
       threshold.json         chosen threshold and minimum area
       threshold.png          score against threshold
       predictions/<name>.h5  probabilities for a source (written by ``predict``)
+      sections/<name>.<ext>  probabilities (or masks) of a seismic section or volume, with
+                             <name>.<ext>.json (how it was made) and a preview PNG (``predict``)
       eval/<name>/           per_image.csv, overlays.png and probs.h5 (written by ``evaluate``)
 
 An ensemble (several runs whose probabilities are averaged, e.g. the K folds of ``--folds K``)
@@ -67,10 +69,16 @@ class RunDir:
     threshold_plot_path = property(lambda self: self.root / "threshold.png")
     predictions_dir = property(lambda self: self.root / "predictions")
     ensemble_path = property(lambda self: self.root / "ensemble.json")
+    sections_dir = property(lambda self: self.root / "sections")
 
     def prediction_path(self, name: str) -> Path:
         """Return where predictions for the source called ``name`` are written."""
         return self.predictions_dir / f"{name}.h5"
+
+    def section_output_path(self, name: str, suffix: str) -> Path:
+        """Return the default output for the seismic section or volume called ``name`` (``suffix``
+        like ".npy"): kept apart from predictions/, so ``rle`` never takes it for tile predictions."""
+        return self.sections_dir / f"{name}{suffix}"
 
     def eval_dir(self, name: str) -> Path:
         """Return the folder of ``evaluate``'s outputs for the data called ``name``."""

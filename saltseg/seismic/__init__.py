@@ -11,8 +11,12 @@ blend them back), :mod:`~saltseg.seismic.regions` (the minimum-area rule on conn
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from saltseg.atomic import write_text_atomic
 
 
 @dataclass
@@ -32,3 +36,15 @@ class SeismicResult:
     seconds: float
     amplitude: dict | None
     preview: Path | None
+
+
+def record_path(out: Path) -> Path:
+    """Return the JSON written beside an output ``out`` that says how it was made (``<out>.json``)."""
+    return out.with_name(f"{out.name}.json")
+
+
+def write_record(out: Path, record: dict[str, Any]) -> Path:
+    """Write ``record`` (source, runs, windows, amplitude mapping, cut...) beside ``out``; return its path."""
+    path = record_path(out)
+    write_text_atomic(path, json.dumps(record, indent=2) + "\n")
+    return path
