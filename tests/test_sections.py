@@ -127,13 +127,13 @@ def test_the_gate_only_lowers_probabilities_and_is_dropped_on_request(predictor:
     assert (pixel - gated).max() > 0.2, "some windows must be capped by their image logit"
 
 
-@pytest.mark.parametrize("size", [TILE, 160])
-def test_blended_windows_show_no_seam(size: int) -> None:
+@pytest.mark.parametrize(("size", "overlap"), [(TILE, WindowOptions().overlap), (TILE, 0.5), (160, 0.5)])
+def test_blended_windows_show_no_seam(size: int, overlap: float) -> None:
     conv = conv_predictor()
     section = rough_field((260, 330), seed=4, sigma=1.0)
     truth = whole_section_probs(conv, section)
     inner = (slice(8, -8), slice(8, -8))  # the section's own border differs from the whole-section pass
-    blended = predict_section(conv, section, WindowOptions(size=size, overlap=0.5, blend="cosine", tta=False))
+    blended = predict_section(conv, section, WindowOptions(size, overlap, "cosine", tta=False))
     tiled = predict_section(conv, section, WindowOptions(size=size, overlap=0.0, blend="none", tta=False))
     assert np.abs(tiled - truth)[inner].max() > 0.1, "without blending, window edges must show"
     assert np.abs(blended - truth)[inner].max() < 0.03

@@ -44,7 +44,7 @@ class WindowOptions:
     """How a section is cut into windows and blended back (defaults measured on tile mosaics)."""
 
     size: int = IMAGE_SIZE
-    overlap: float = 0.5
+    overlap: float = 0.25
     blend: str = "cosine"
     tta: bool = True
     gate: bool = True
