@@ -6,6 +6,10 @@ larger than memory never piles up in the process: only the slab copied out (or i
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -70,3 +74,14 @@ class NpyVolume:
             raise fail(self.path, "no such file") from None
         except (ValueError, OSError, EOFError) as exc:
             raise fail(self.path, f"not a .npy array ({type(exc).__name__})") from None
+
+
+@contextmanager
+def temporary_volume(beside: Path, shape: tuple[int, int, int]) -> Iterator[NpyVolume]:
+    """Yield a temporary float32 volume of zeros in ``beside``'s folder (a hidden name), removed after."""
+    handle, name = tempfile.mkstemp(prefix=f".{beside.name}.", suffix=".sum.npy", dir=beside.parent)
+    os.close(handle)
+    try:
+        yield NpyVolume.create(Path(name), shape, np.float32)
+    finally:
+        Path(name).unlink(missing_ok=True)

@@ -1,36 +1,30 @@
 """Predict a 3-D volume, a SEG-Y file or a .npy array (inline, crossline, sample), section by section.
 
 Along inlines (the default) each inline is a section, samples down and crosslines across, given
-to :func:`~saltseg.seismic.windows.predict_section`; along crosslines likewise. ``both`` averages
-the two: the inline pass's probabilities wait in an accumulator on disk (a temporary .npy beside
-the output, float32, as large as the volume), and the crossline pass writes the mean. A volume of
-one inline or one crossline (a 2-D line) is predicted along that line whatever ``along`` says.
-With a cut, each final section is cut by :func:`~saltseg.seismic.regions.cut_section` (regions
-are connected within a section).
+to :func:`~saltseg.seismic.windows.predict_section`; crosslines likewise. ``both`` averages the
+two: the inline pass's probabilities wait in an accumulator on disk (a float32 .npy as large as
+the volume, beside the output, removed after) and the crossline pass writes the mean. A volume of
+one inline or crossline (a 2-D line) is predicted along it whatever ``along`` says. A cut is made
+per final section by :func:`~saltseg.seismic.regions.cut_section`.
 
-Memory: sections are read, predicted and written in slabs of at most :data:`SLAB_BYTES` of
-float32 samples. At most five slab-sized arrays live at once (samples, pixels, probabilities, the
-accumulator's slab, their mean), so the peak is about 5 x SLAB_BYTES (320 MiB), plus one section's
-windows and blend buffers (about 17 bytes per sample of a section) and the networks; never the
-volume. Arrays on disk are mapped for one slab at a time (``np.load(mmap_mode=...)``) so their
-pages do not pile up in the process.
+Memory: sections are read, predicted and written in slabs of at most :data:`SLAB_BYTES` of float32
+samples; at most about six slab-sized arrays live at once (samples, pixels, probabilities, the
+accumulator's slab and the mean, the copy written), so the peak is about 6 x SLAB_BYTES (192 MiB)
+over the networks and one section's window buffers, never the volume. Files are mapped for one
+slab at a time (:class:`~saltseg.seismic.npy_volume.NpyVolume`).
 
-Amplitudes are mapped to 0..255 by :func:`~saltseg.seismic.amplitude.amplitude_map` estimated
-from :data:`AMPLITUDE_TRACES` traces drawn at random (a uint8 .npy is pixels already). Traces that
-are missing (absent from a SEG-Y grid, or all NaN in a .npy) are predicted as mid-grey and come
-out absent: not written to a SEG-Y, NaN (0 in a mask) in a .npy.
-
-The output (a SEG-Y with the input's headers, :class:`~saltseg.seismic.segy.SegyWriter`, or a .npy
-of float32 probabilities or uint8 0/1 masks) is written to a temporary sibling and renamed, with
-the record JSON and a preview PNG beside it. Ctrl-C or SIGTERM removes every temporary file.
+Amplitudes are mapped to 0..255 as :func:`~saltseg.seismic.amplitude.amplitude_map` decides from
+:data:`AMPLITUDE_TRACES` random traces (a uint8 .npy is pixels already). Missing traces (not in a
+SEG-Y's grid, or all NaN in a .npy) are predicted as mid-grey and stay absent in the output: not
+written to a SEG-Y, NaN (0 in a mask) in a .npy. The output (a SEG-Y with the input's headers, or
+a .npy of float32 probabilities or uint8 masks) is written to a temporary sibling and renamed, the
+record JSON and a preview PNG beside it; Ctrl-C or SIGTERM removes every temporary file.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import signal
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -50,7 +44,7 @@ from saltseg.ensemble import Predictor
 from saltseg.errors import SaltsegError, fail
 from saltseg.seismic import SeismicResult, write_record
 from saltseg.seismic.amplitude import AmplitudeMap, AmplitudeOptions, amplitude_map
-from saltseg.seismic.npy_volume import NpyVolume
+from saltseg.seismic.npy_volume import NpyVolume, temporary_volume
 from saltseg.seismic.preview import preview_path, write_preview
 from saltseg.seismic.regions import cut_section
 from saltseg.seismic.segy import ENDIANS, SegyVolume, SegyWriter, header_byte_problem
@@ -61,7 +55,7 @@ log = logging.getLogger("saltseg")
 SEGY_SUFFIXES = (".sgy", ".segy")
 ALONG = {"inline": (0,), "crossline": (1,), "both": (0, 1)}
 AXIS_NAMES = ("inline", "crossline")
-SLAB_BYTES = 64 << 20
+SLAB_BYTES = 32 << 20
 """Float32 samples read and predicted at a time (a whole number of sections, at least one)."""
 AMPLITUDE_TRACES = 2000
 """Traces the amplitude mapping is estimated from."""
@@ -201,8 +195,9 @@ Panel = tuple[str, np.ndarray, np.ndarray]
 
 def _write_output(predictor: Predictor, src: Volume, out: Path, plan: _Plan) -> list[Panel]:
     """Predict every pass into a temporary sibling of ``out``, then rename it; return preview panels."""
-    with atomic_path(out) as tmp, _writer(src, out, tmp, plan) as sink, \
-            _accumulator(out, src.shape, len(plan.axes) > 1) as earlier, progress_bar() as bar:
+    first_pass = temporary_volume(out, src.shape) if len(plan.axes) > 1 else nullcontext()
+    with atomic_path(out) as tmp, _writer(src, out, tmp, plan) as sink, first_pass as earlier, \
+            progress_bar() as bar:
         passes = _Passes(predictor, src, plan, bar)
         if earlier is not None:
             passes.run(plan.axes[0], earlier, None)
@@ -261,7 +256,7 @@ def _panels(axis: int, start: int, pixels: np.ndarray, out: np.ndarray, shown: s
             ) -> list[Panel]:
     """Return the preview panels (title, pixels, output; samples down) of the slab's sections in ``shown``."""
     pairs = zip(_sections(pixels, axis), _sections(out, axis), strict=True)
-    return [(f"{AXIS_NAMES[axis]} {start + k + 1} of {n}", section.T, result.T)
+    return [(f"{AXIS_NAMES[axis]} {start + k + 1} of {n}", section.T.copy(), result.T.copy())
             for k, (section, result) in enumerate(pairs) if start + k in shown]
 
 
@@ -271,20 +266,6 @@ def _writer(src: Volume, out: Path, tmp: Path, plan: _Plan) -> AbstractContextMa
         assert isinstance(src, SegyVolume), "check_output allows SEG-Y output for SEG-Y sources only"
         return SegyWriter(src, tmp, plan.notes())
     return nullcontext(NpyVolume.create(tmp, src.shape, np.uint8 if plan.cut else np.float32))
-
-
-@contextmanager
-def _accumulator(out: Path, shape: tuple[int, int, int], needed: bool) -> Iterator[NpyVolume | None]:
-    """Yield a temporary float32 .npy of ``shape`` beside ``out``, removed after; None if not ``needed``."""
-    if not needed:
-        yield None
-        return
-    handle, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".sum.npy", dir=out.parent)
-    os.close(handle)
-    try:
-        yield NpyVolume.create(Path(name), shape, np.float32)
-    finally:
-        Path(name).unlink(missing_ok=True)
 
 
 @contextmanager
