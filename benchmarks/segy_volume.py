@@ -21,9 +21,10 @@ Usage::
 
     python benchmarks/segy_volume.py [--run /work/bench-out/run25] [--device auto] [--batch-size 64]
                                      [--inlines 400 --crosslines 400 --samples 1600] [--tiles 2048]
-                                     [--work DIR] [--quick]
+                                     [--overlap F] [--work DIR] [--quick]
 
 ``--quick`` makes a 6 x 128 x 160 volume and 64 tiles: a smoke check of the script, not a figure.
+``--overlap`` measures another window overlap than the default.
 """
 
 from __future__ import annotations
@@ -113,6 +114,7 @@ def main() -> None:
     parser.add_argument("--crosslines", type=int, default=400)
     parser.add_argument("--samples", type=int, default=1600)
     parser.add_argument("--tiles", type=int, default=2048)
+    parser.add_argument("--overlap", type=float, default=None, help="Window overlap (default: the default).")
     parser.add_argument("--work", type=Path, default=None, help="Folder for the volume and outputs.")
     parser.add_argument("--quick", action="store_true", help="A tiny volume: checks the script runs.")
     args = parser.parse_args()
@@ -130,7 +132,7 @@ def measure(args: argparse.Namespace, work: Path) -> None:
     n_samples = args.inlines * args.crosslines * args.samples
     print(f"volume: {args.inlines} x {args.crosslines} x {args.samples} IEEE float samples, "
           f"{source.stat().st_size / 1e9:.2f} GB on disk (made in {time.perf_counter() - start:.0f} s)")
-    windows = WindowOptions()
+    windows = WindowOptions() if args.overlap is None else WindowOptions(overlap=args.overlap)
     covered = count_windows((args.samples, args.crosslines), windows) * windows.size**2 * args.inlines
     print(f"windows: {windows.size}, overlap {windows.overlap:g}, {windows.blend} blend: "
           f"{covered / n_samples:.2f} window pixels per sample")
@@ -139,7 +141,7 @@ def measure(args: argparse.Namespace, work: Path) -> None:
     for tta in (True, False):
         start = time.perf_counter()
         result = predict_volume_file(predictor, source, work / f"salt_tta{int(tta)}.sgy",
-                                     WindowOptions(tta=tta), AmplitudeOptions(), VolumeOptions())
+                                     replace(windows, tta=tta), AmplitudeOptions(), VolumeOptions())
         seconds = time.perf_counter() - start
         rates[tta] = n_samples / seconds
         print(f"volume, TTA {'on' if tta else 'off'}: {rates[tta]:,.0f} samples/s ({seconds:.1f} s end to "
