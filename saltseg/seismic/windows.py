@@ -120,7 +120,7 @@ def predict_section(predictor: Predictor, section: np.ndarray, options: WindowOp
             weight[top : top + size, left : left + size] += weights
         if on_windows:
             on_windows(len(cols))
-    return total / weight
+    return np.divide(total, weight, out=total)
 
 
 def window_probs(predictor: Predictor, windows: np.ndarray, gate: bool = True) -> np.ndarray:
