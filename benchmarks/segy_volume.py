@@ -56,7 +56,7 @@ def synthetic_inline(inline: int, crosslines: int, samples: int, rng: np.random.
     t = np.arange(samples, dtype=np.float32)[None, :]
     fold = 12.0 * np.sin(x / 60.0 + inline / 80.0)
     layers = np.sin(2 * np.pi * (t + 0.15 * x + fold) / (14.0 + t / 200.0))
-    dome = 0.15 * np.cos((x - crosslines / 2) / (0.3 * crosslines)) - 0.1 * np.sin(inline / 90)
+    dome = -0.15 * np.cos((x - crosslines / 2) / (0.3 * crosslines)) - 0.1 * np.sin(inline / 90)
     salt = t > samples * (0.45 + dome)
     section = np.where(salt, 0.08, 1.0) * layers + 0.05 * rng.standard_normal((crosslines, samples))
     return (1000.0 * section).astype(np.float32)
