@@ -25,7 +25,8 @@ from saltseg.device import Precision
 from saltseg.errors import SaltsegError, fail
 from saltseg.schedule import parse_duration
 from saltseg.seismic import command as seismic
-from saltseg.seismic.amplitude import AmplitudeOptions, parse_clip
+from saltseg.seismic import parse_pair
+from saltseg.seismic.amplitude import AmplitudeOptions
 from saltseg.seismic.sections import MAX_PIXELS
 from saltseg.seismic.volume import VolumeOptions
 from saltseg.seismic.windows import BLENDS, WindowOptions
@@ -263,6 +264,10 @@ def predict_cli(
     clip: Annotated[
         str | None, _opt(SEISMIC, "Clip amplitudes to LOW,HIGH instead (e.g. --clip=-3,3).", "--clip")
     ] = None,
+    resample: Annotated[
+        str | None, _opt(SEISMIC, "Scale sections by ROWS,COLS factors before predicting (and back).",
+                         "--resample")
+    ] = None,
     max_pixels: Annotated[int, _opt(SEISMIC, "Refuse sections with more samples.")] = MAX_PIXELS,
     along: Annotated[str, _opt(SEISMIC, "Volumes: inline, crossline or both.")] = _VOLUME.along,
     endian: Annotated[str, _opt(SEISMIC, "SEG-Y byte order: big or little.")] = _VOLUME.endian,
@@ -283,9 +288,11 @@ def predict_cli(
         elif masks is not None:
             raise fail(source, "--masks DIR is for tiles; use --as-masks for sections and volumes")
         else:
+            windows = WindowOptions(window, overlap, blend, tta, gate,
+                                    parse_pair(resample, "--resample") or _WINDOWS.resample)
+            amplitude = AmplitudeOptions(percentile, parse_pair(clip, "--clip"))
             result = seismic.predict_seismic(
-                runs, source, out, ensemble, WindowOptions(window, overlap, blend, tta, gate),
-                AmplitudeOptions(percentile, parse_clip(clip)), VolumeOptions(along, endian, iline, xline),
+                runs, source, out, ensemble, windows, amplitude, VolumeOptions(along, endian, iline, xline),
                 as_masks, batch_size, device, max_pixels, preview)
     typer.echo(str(result.path))
 

@@ -8,6 +8,7 @@ with the image head (batch-norm scales and heads set so its probabilities and ga
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,7 @@ from saltseg.seismic.amplitude import AmplitudeMap, AmplitudeOptions, amplitude_
 from saltseg.seismic.preview import preview_path
 from saltseg.seismic.regions import cut_section
 from saltseg.seismic.sections import read_section, section_pixels, write_section
-from saltseg.seismic.windows import WindowOptions, predict_section, window_probs, window_starts
+from saltseg.seismic.windows import WindowOptions, predict_section, resample, window_probs, window_starts
 from saltseg.shapes import Fit, InputFit
 
 TILE = 101
@@ -149,13 +150,28 @@ def test_a_network_that_shifts_with_its_input_gives_a_shifted_output() -> None:
     assert np.abs(shifted[8:-8, 8:-8] - probs[8:-8, shift + 8 : -8]).max() < 0.03
 
 
+def test_resampling_shows_the_network_the_section_at_the_tiles_spacing() -> None:
+    conv = conv_predictor()
+    options = WindowOptions(tta=False)
+    base = rough_field((202, 303), seed=14, sigma=2.0)
+    twice = np.rint(resample(base, (404, 606))).astype(np.uint8)  # the same section, sampled twice as finely
+    expected = predict_section(conv, base, options)
+    halved = predict_section(conv, twice, replace(options, resample=(0.5, 0.5)))
+    direct = predict_section(conv, twice, options)
+    assert halved.shape == direct.shape == twice.shape
+    error = {name: np.abs(resample(p, base.shape) - expected)[8:-8, 8:-8].mean()
+             for name, p in (("halved", halved), ("direct", direct))}
+    assert error["halved"] < 0.5 * error["direct"], error
+
+
 def test_a_dead_section_has_no_salt(predictor: Predictor) -> None:
     probs = predict_section(predictor, np.full((150, 220), 77, np.uint8), WindowOptions())
     assert probs.shape == (150, 220) and not probs.any()
 
 
 def test_window_options_are_checked() -> None:
-    for bad in (WindowOptions(size=64), WindowOptions(overlap=1.0), WindowOptions(blend="gauss")):
+    for bad in (WindowOptions(size=64), WindowOptions(overlap=1.0), WindowOptions(blend="gauss"),
+                WindowOptions(resample=(0.0, 1.0))):
         assert bad.problem() is not None
     assert WindowOptions().problem() is None
 
@@ -294,9 +310,11 @@ def test_max_pixels_refuses_a_large_section_until_raised(run: Path, tmp_path: Pa
 def test_bad_options_and_outputs_fail_in_one_line(run: Path, tmp_path: Path) -> None:
     np.save(tmp_path / "s.npy", rough_field((120, 120), seed=12))
     assert_one_line_error(invoke("predict", run, tmp_path / "s.npy", "--out", tmp_path / "s.jpg"), "s.jpg")
-    assert_one_line_error(invoke("predict", run, tmp_path / "s.npy", "--overlap", 1.5), "--overlap")
-    assert_one_line_error(invoke("predict", run, tmp_path / "s.npy", "--clip", "3"), "--clip")
-    assert_one_line_error(invoke("predict", run, tmp_path / "s.npy", "--masks", tmp_path / "m"), "--as-masks")
+    section = tmp_path / "s.npy"
+    assert_one_line_error(invoke("predict", run, section, "--overlap", 1.5), "--overlap")
+    assert_one_line_error(invoke("predict", run, section, "--clip", "3"), "--clip")
+    assert_one_line_error(invoke("predict", run, section, "--resample", "0.5,1"), section, "--resample")
+    assert_one_line_error(invoke("predict", run, section, "--masks", tmp_path / "m"), "--as-masks")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.npy"]
 
 

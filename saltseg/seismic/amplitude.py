@@ -80,17 +80,3 @@ def amplitude_map(sample: np.ndarray, options: AmplitudeOptions) -> AmplitudeMap
     return AmplitudeMap(float(low), float(high), f"{100 - options.percentile:g}th..{options.percentile:g}th "
                         "percentile of sample")
 
-
-def parse_clip(text: str | None) -> tuple[float, float] | None:
-    """Return the (low, high) range of ``--clip LOW,HIGH`` (None when not given).
-
-    Raises:
-        SaltsegError: the text is not two numbers separated by a comma.
-    """
-    if text is None:
-        return None
-    try:
-        low, high = (float(part) for part in text.split(","))
-    except ValueError:
-        raise SaltsegError(f"--clip takes LOW,HIGH (two numbers), got {text!r}") from None
-    return low, high

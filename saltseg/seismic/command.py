@@ -19,8 +19,9 @@ import numpy as np
 
 from saltseg import __version__
 from saltseg.console import progress_bar
+from saltseg.datafile import IMAGE_SIZE
 from saltseg.ensemble import Models, Predictor, load_predictor, resolve
-from saltseg.errors import SaltsegError
+from saltseg.errors import SaltsegError, fail
 from saltseg.seismic import SeismicResult, write_record
 from saltseg.seismic.amplitude import AmplitudeMap, AmplitudeOptions
 from saltseg.seismic.preview import preview_path, write_preview
@@ -131,6 +132,9 @@ def _predict_section_file(models: Models, source: Path, out: Path, setup: _Setup
     """Read, predict and write one 2-D section."""
     check_output(out)
     pixels, mapping = section_pixels(read_section(source, max_pixels), setup.amplitude)
+    if min(setup.windows.resampled(pixels.shape)) < IMAGE_SIZE:
+        raise fail(source, f"resampled by --resample to {setup.windows.resampled(pixels.shape)}, smaller "
+                   "than one tile")
     predictor = _predictor(models, setup)
     start = time.perf_counter()
     probs = _predict_with_progress(predictor, pixels, setup.windows)

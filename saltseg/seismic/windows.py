@@ -12,6 +12,11 @@ by one "any salt" logit of its whole input. With 101x101 windows (the default) e
 tile and the gate applies per window exactly as in training. A larger window is gated as a whole
 (one logit for all its samples); ``gate=False`` drops the cap and keeps the pixel logits. The
 mosaic benchmark (``benchmarks/section_accuracy.py``) measures these choices.
+
+Resampling: the tiles have their own sample and trace spacing. ``resample`` = (rows, columns)
+factors scale a section (bilinear, antialiased) before it is cut into windows, and its
+probabilities back to the section's shape afterwards: (0.5, 0.5) shows the network a section at
+half its resolution.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ class WindowOptions:
     blend: str = "cosine"
     tta: bool = True
     gate: bool = True
+    resample: tuple[float, float] = (1.0, 1.0)
 
     @property
     def stride(self) -> int:
@@ -62,7 +68,13 @@ class WindowOptions:
             return f"--overlap must be in [0, 1), got {self.overlap:g}"
         if self.blend not in BLENDS:
             return f"unknown --blend '{self.blend}'; choose one of: {', '.join(BLENDS)}"
+        if not all(0.0 < f <= 16.0 for f in self.resample):
+            return f"--resample factors must be in (0, 16], got {self.resample[0]:g},{self.resample[1]:g}"
         return None
+
+    def resampled(self, shape: tuple[int, int]) -> tuple[int, int]:
+        """Return the shape a section of ``shape`` is predicted at."""
+        return (max(1, round(shape[0] * self.resample[0])), max(1, round(shape[1] * self.resample[1])))
 
 
 def window_starts(length: int, size: int, stride: int) -> list[int]:
@@ -87,6 +99,7 @@ def blend_weights(size: int, blend: str) -> np.ndarray:
 
 def count_windows(shape: tuple[int, int], options: WindowOptions) -> int:
     """Return how many windows a section of ``shape`` is cut into (for progress bars)."""
+    shape = options.resampled(shape)
     size = min(options.size, *shape)
     return math.prod(len(window_starts(n, size, options.stride)) for n in shape)
 
@@ -99,16 +112,31 @@ def predict_section(predictor: Predictor, section: np.ndarray, options: WindowOp
     the section's shorter side. ``on_windows(n)`` is called as each row of n windows is done.
 
     Raises:
-        SaltsegError: the options are invalid or the section is smaller than one tile.
+        SaltsegError: the options are invalid or the (resampled) section is smaller than one tile.
     """
     if (problem := options.problem()) is not None:
         raise SaltsegError(problem)
-    if section.ndim != 2 or min(section.shape) < IMAGE_SIZE:
-        raise SaltsegError(f"a section must be at least {IMAGE_SIZE}x{IMAGE_SIZE}, got {section.shape}")
+    shape = options.resampled(section.shape) if section.ndim == 2 else section.shape
+    if section.ndim != 2 or min(shape) < IMAGE_SIZE:
+        raise SaltsegError(f"a section must be at least {IMAGE_SIZE}x{IMAGE_SIZE} (resampled), got {shape}")
     if (section == section.flat[0]).all():
         return np.zeros(section.shape, np.float32)
+    if shape == section.shape:
+        return _blended(replace(predictor, tta=options.tta), section, options, on_windows)
+    pixels = np.rint(resample(section, shape)).astype(np.uint8)
+    return resample(_blended(replace(predictor, tta=options.tta), pixels, options, on_windows), section.shape)
+
+
+def resample(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Return ``image`` (H, W) resized to ``shape`` (bilinear, antialiased), float32."""
+    x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None, None]
+    return F.interpolate(x, size=shape, mode="bilinear", antialias=True, align_corners=False)[0, 0].numpy()
+
+
+def _blended(predictor: Predictor, section: np.ndarray, options: WindowOptions,
+             on_windows: Callable[[int], None] | None) -> np.ndarray:
+    """Return the blended window probabilities of a uint8 section, at its own shape."""
     size = min(options.size, *section.shape)
-    predictor = replace(predictor, tta=options.tta)
     weights = blend_weights(size, options.blend)
     total = np.zeros(section.shape, np.float32)
     weight = np.zeros(section.shape, np.float32)
