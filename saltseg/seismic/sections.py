@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import struct
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -115,15 +116,26 @@ def _read_png(path: Path, max_pixels: int) -> np.ndarray:
     width, height = struct.unpack(">II", head[16:24])
     _check_size(path, (height, width), max_pixels)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                mode, pixels = image.mode, np.asarray(image)
-    except (OSError, SyntaxError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        with _pillow_limit(max_pixels), Image.open(path) as image:
+            mode, pixels = image.mode, np.asarray(image)
+    except (OSError, SyntaxError, UnidentifiedImageError) as exc:
         raise fail(path, f"unreadable PNG ({type(exc).__name__})") from None
     if mode not in PNG_MODES:
         raise fail(path, f"PNG mode {mode} is not a section; expected 8- or 16-bit gray or RGB")
     return _gray(path, pixels)
+
+
+@contextmanager
+def _pillow_limit(max_pixels: int) -> Iterator[None]:
+    """Let Pillow decode up to ``max_pixels`` (already checked from the header), without its warning."""
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = max(max_pixels, saved or 0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
 
 
 def _read_tiff(path: Path, max_pixels: int) -> np.ndarray:
