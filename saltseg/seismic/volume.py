@@ -108,7 +108,7 @@ def predict_volume_file(predictor: Predictor, source: Path, out: Path, windows: 
     source, out = Path(source), Path(out)
     with open_volume(source, volume) as src:
         check_output(out, src)
-        axes = predicted_axes(source, src.shape, volume.along)
+        axes = predicted_axes(source, src.shape, volume.along, windows)
         mapping = volume_amplitude(src, amplitude)
         start = time.perf_counter()
         with _sigterm_interrupts():
@@ -138,14 +138,16 @@ def check_output(out: Path, src: Volume) -> None:
         raise fail(out, "unknown output format for a volume; use .sgy, .segy or .npy")
 
 
-def predicted_axes(path: Path, shape: tuple[int, int, int], along: str) -> tuple[int, ...]:
-    """Return the axes whose sections are predicted (0 inlines, 1 crosslines), checking their size."""
+def predicted_axes(path: Path, shape: tuple[int, int, int], along: str, windows: WindowOptions
+                   ) -> tuple[int, ...]:
+    """Return the axes whose sections are predicted (0 inlines, 1 crosslines), checking their size
+    (as resampled by ``windows``)."""
     axes = ALONG[along] if min(shape[:2]) > 1 else (0 if shape[0] == 1 else 1,)
     for axis in axes:
-        traces, samples = shape[1 - axis], shape[2]
-        if min(traces, samples) < IMAGE_SIZE:
-            raise fail(path, f"{AXIS_NAMES[axis]}s are {samples} samples x {traces} traces, smaller than "
-                       f"one {IMAGE_SIZE}x{IMAGE_SIZE} tile")
+        size = windows.resampled((shape[2], shape[1 - axis]))
+        if min(size) < IMAGE_SIZE:
+            raise fail(path, f"{AXIS_NAMES[axis]}s are {shape[2]} samples x {shape[1 - axis]} traces, "
+                       f"predicted at {size[0]}x{size[1]}: smaller than one {IMAGE_SIZE}x{IMAGE_SIZE} tile")
     return axes
 
 
