@@ -5,7 +5,8 @@ section gets a margin of OFFSET samples (its own mirror image) above and to the 
 windows start off the tile grid. Every configuration (window size, overlap, blending, gate)
 predicts every section; the probabilities are cut at the run's threshold (minimum area on
 connected regions, as ``predict --as-masks`` does) and scored on the mosaic without its margin:
-IoU over all sections (pixels), and the competition metric per tile (the section's mask cut back
+IoU over all sections (pixels), the same IoU over the samples at least 20 from a tile's edge
+("inner", away from the seams), and the competition metric per tile (the section's mask cut back
 into its tiles). The reference is tile prediction of the same tiles (hflip TTA, the tile minimum
 area rule), scored the same way; each line prints the difference to it.
 
@@ -48,6 +49,8 @@ CONFIGS = {
     "202 overlap 0.25 cosine, no gate": WindowOptions(202, 0.25, "cosine", gate=False),
     "303 overlap 0.25 cosine, gate per window": WindowOptions(303, 0.25, "cosine"),
 }
+INNER = 20
+"""Samples from a tile's edge beyond which the "inner" IoU is counted."""
 QUICK = ("101 overlap 0 none", "101 overlap 0.25 cosine (default)",
          "202 overlap 0.25 cosine, gate per window")
 
@@ -74,11 +77,18 @@ def tiles_of(sections: np.ndarray, rows: int, cols: int) -> np.ndarray:
     return grid.reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
 
 
+def pixel_iou(pred: np.ndarray, true: np.ndarray) -> float:
+    """Return the IoU of all salt pixels of 0/1 masks (any shape)."""
+    return float(np.logical_and(pred, true).sum() / max(np.logical_or(pred, true).sum(), 1))
+
+
 def scores(pred_tiles: np.ndarray, true_tiles: np.ndarray) -> dict[str, float]:
-    """Return IoU over all pixels and the mean competition metric per tile of 0/1 masks."""
-    inter = np.logical_and(pred_tiles, true_tiles).sum()
-    union = np.logical_or(pred_tiles, true_tiles).sum()
-    return {"iou": float(inter / max(union, 1)), "metric": competition_score(pred_tiles, true_tiles)}
+    """Return IoU over all pixels, IoU at least :data:`INNER` samples from a tile's edge (away from
+    the mosaic's seams), and the mean competition metric per tile, of 0/1 masks (N, 101, 101)."""
+    inner = (slice(None), slice(INNER, -INNER), slice(INNER, -INNER))
+    return {"iou": pixel_iou(pred_tiles, true_tiles),
+            "iou_inner": pixel_iou(pred_tiles[inner], true_tiles[inner]),
+            "metric": competition_score(pred_tiles, true_tiles)}
 
 
 def section_masks(predictor: Predictor, sections: np.ndarray, options: WindowOptions, offset: int,
@@ -116,7 +126,8 @@ def chosen(args: argparse.Namespace) -> list[str]:
 
 def line(name: str, got: dict[str, float], reference: dict[str, float], windows: int, seconds: float) -> str:
     """Return one row of the printed table."""
-    return (f"{name:42s} {got['iou']:7.4f} {got['iou'] - reference['iou']:+7.4f} {got['metric']:7.4f} "
+    return (f"{name:42s} {got['iou']:7.4f} {got['iou'] - reference['iou']:+7.4f} {got['iou_inner']:7.4f} "
+            f"{got['iou_inner'] - reference['iou_inner']:+7.4f} {got['metric']:7.4f} "
             f"{got['metric'] - reference['metric']:+7.4f} {windows:8d} {seconds:6.0f}")
 
 
@@ -138,8 +149,8 @@ def main() -> None:
     print(f"{len(true_tiles)} validation tiles in {len(images)} sections of {rows}x{cols} tiles "
           f"({images.shape[1]}x{images.shape[2]}), windows {args.offset} samples off the grid, "
           f"cut at {cut[0]:.2f} / min area {cut[1]}")
-    print(f"{'configuration':42s} {'IoU':>7s} {'dIoU':>7s} {'metric':>7s} {'dmetric':>7s} {'windows':>8s} "
-          f"{'s':>6s}")
+    print(f"{'configuration':42s} {'IoU':>7s} {'dIoU':>7s} {'inner':>7s} {'dinner':>7s} {'metric':>7s} "
+          f"{'dmetric':>7s} {'windows':>8s} {'s':>6s}")
     print(line("tile prediction (reference)", reference, reference, len(true_tiles),
                figures["tile prediction"]["seconds"]))
     for name in chosen(args):
