@@ -268,6 +268,15 @@ def test_predict_a_float_tiff_section(run: Path, tmp_path: Path) -> None:
     assert not preview_path(tmp_path / "mask.png").exists()
 
 
+def test_a_3d_npy_goes_to_the_volume_path_with_the_runs_recorded(run: Path, tmp_path: Path) -> None:
+    np.save(tmp_path / "cube.npy", rough_field((2, 110, 120), seed=15))
+    result = ok(invoke("predict", run, tmp_path / "cube.npy", "--device", "cpu", "--no-preview"))
+    out = RunDir(run).section_output_path("cube", ".npy")
+    assert result.stdout.strip() == str(out) and np.load(out).shape == (2, 110, 120)
+    assert json.loads(record_path(out).read_text())["runs"] == [str(run)]
+    assert not preview_path(out).exists()
+
+
 def test_a_dead_section_gives_an_empty_mask(run: Path, tmp_path: Path) -> None:
     np.save(tmp_path / "dead.npy", np.full((120, 240), -3.5, np.float32))
     ok(invoke("predict", run, tmp_path / "dead.npy", "--device", "cpu", "--as-masks", "--out",

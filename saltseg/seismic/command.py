@@ -92,8 +92,9 @@ def predict_seismic(
     setup = _Setup(windows, amplitude, volume, masks, models.home.read_cut(), preview, device, batch_size)
     if _is_volume(source):
         out = Path(out) if out else models.home.section_output_path(source.stem, source.suffix)
+        about = {"runs": models.runs, "checkpoint_sha256": models.stamp()}
         result = predict_volume_file(_predictor(models, setup), source, out, windows, amplitude, volume,
-                                     setup.cut if masks else None)
+                                     setup.cut if masks else None, preview=preview, about=about)
     else:
         out = Path(out) if out else models.home.section_output_path(source.stem, ".png" if masks else ".npy")
         result = _predict_section_file(models, source, out, setup, max_pixels)
