@@ -8,6 +8,8 @@ with the image head (batch-norm scales and heads set so its probabilities and ga
 from __future__ import annotations
 
 import json
+import os
+import signal
 from dataclasses import replace
 from pathlib import Path
 
@@ -327,16 +329,19 @@ def test_bad_options_and_outputs_fail_in_one_line(run: Path, tmp_path: Path) -> 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.npy"]
 
 
-def test_an_interrupted_write_leaves_nothing(run: Path, tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
+def test_an_interrupted_write_leaves_nothing(run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             stop: str) -> None:
     np.save(tmp_path / "s.npy", rough_field((120, 150), seed=13))
     real_save = np.save
 
-    def half_then_ctrl_c(file: object, array: np.ndarray) -> None:
+    def half_then_stop(file: object, array: np.ndarray) -> None:
         real_save(file, array[: len(array) // 2])
-        raise KeyboardInterrupt
+        if stop == "ctrl-c":
+            raise KeyboardInterrupt
+        os.kill(os.getpid(), signal.SIGTERM)  # unhandled, SIGTERM would end the whole test run
 
-    monkeypatch.setattr(np, "save", half_then_ctrl_c)
+    monkeypatch.setattr(np, "save", half_then_stop)
     out = tmp_path / "out" / "p.npy"
     assert invoke("predict", run, tmp_path / "s.npy", "--device", "cpu", "--out", out).exit_code == 130
     assert list((tmp_path / "out").iterdir()) == []

@@ -5,7 +5,8 @@ sliding windows and written as ``.npy``/``.tif`` probabilities or the 0/1 mask (
 ``.png`` output: 0/255), with ``<out>.json`` beside it saying how it was made and a preview PNG.
 The mask is cut at the home's threshold; its minimum area removes connected salt regions smaller
 than it (:mod:`saltseg.seismic.regions`). Volumes go to :mod:`saltseg.seismic.volume`. Nothing is
-written before the prediction is done, and every file is written atomically.
+written before the prediction is done, every file is written atomically, and SIGTERM interrupts
+as Ctrl-C does, so neither leaves a half-written file.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from saltseg.console import progress_bar
 from saltseg.datafile import IMAGE_SIZE
 from saltseg.ensemble import Models, Predictor, load_predictor, resolve
 from saltseg.errors import SaltsegError, fail
-from saltseg.seismic import SeismicResult, write_record
+from saltseg.seismic import SeismicResult, sigterm_interrupts, write_record
 from saltseg.seismic.amplitude import AmplitudeMap, AmplitudeOptions
 from saltseg.seismic.preview import preview_path, write_preview
 from saltseg.seismic.regions import cut_section
@@ -97,7 +98,8 @@ def predict_seismic(
                                      setup.cut if masks else None, preview=preview, about=about)
     else:
         out = Path(out) if out else models.home.section_output_path(source.stem, ".png" if masks else ".npy")
-        result = _predict_section_file(models, source, out, setup, max_pixels)
+        with sigterm_interrupts():
+            result = _predict_section_file(models, source, out, setup, max_pixels)
     models.save()
     log.info("%s: %s in %.1f s -> %s", source.name, "x".join(map(str, result.shape)), result.seconds,
              result.path)
