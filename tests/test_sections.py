@@ -326,6 +326,8 @@ def test_bad_options_and_outputs_fail_in_one_line(run: Path, tmp_path: Path) -> 
     assert_one_line_error(invoke("predict", run, section, "--clip", "3"), "--clip")
     assert_one_line_error(invoke("predict", run, section, "--resample", "0.5,1"), section, "--resample")
     assert_one_line_error(invoke("predict", run, section, "--masks", tmp_path / "m"), "--as-masks")
+    for missing in ("gone.npy", "gone.tif"):
+        assert_one_line_error(invoke("predict", run, tmp_path / missing), missing, "no such file")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.npy"]
 
 

@@ -90,7 +90,7 @@ def predict_seismic(
         if problem is not None:
             raise SaltsegError(problem)
     models = resolve(runs, ensemble)
-    setup = _Setup(windows, amplitude, volume, masks, models.home.read_cut(), preview, device, batch_size)
+    setup = _Setup(windows, amplitude, masks, models.home.read_cut(), preview, device, batch_size)
     if _is_volume(source):
         out = Path(out) if out else models.home.section_output_path(source.stem, source.suffix)
         about = {"runs": models.runs, "checkpoint_sha256": models.stamp()}
@@ -112,7 +112,6 @@ class _Setup:
 
     windows: WindowOptions
     amplitude: AmplitudeOptions
-    volume: VolumeOptions
     masks: bool
     cut: tuple[float, int]
     preview: bool

@@ -57,6 +57,8 @@ def read_section(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
 
 def npy_ndim(path: Path) -> int:
     """Return the number of dimensions of the array in a .npy file (its header alone is read)."""
+    if not Path(path).is_file():
+        raise fail(path, "no such file")
     return len(_npy_header(Path(path))[0])
 
 
