@@ -26,12 +26,19 @@ from saltseg.errors import SaltsegError, fail
 from saltseg.export import stage as exporting
 from saltseg.interrupts import Terminated, exit_code, sigterm_raises
 from saltseg.schedule import parse_duration
+from saltseg.seismic import command as seismic
+from saltseg.seismic import parse_pair
+from saltseg.seismic.amplitude import AmplitudeOptions
+from saltseg.seismic.sections import MAX_PIXELS
+from saltseg.seismic.volume import VolumeOptions
+from saltseg.seismic.windows import BLENDS, WindowOptions
 from saltseg.shapes import Fit
 
-DATA, MODEL, OPTIM, PSEUDO, RUN = "Data", "Model", "Optimisation", "Pseudo-labels", "Run"
+DATA, MODEL, OPTIM, PSEUDO, RUN, SEISMIC = "Data", "Model", "Optimisation", "Pseudo-labels", "Run", "Seismic"
 
 
 _TRAIN = training.TrainOptions()
+_WINDOWS, _AMPLITUDE, _VOLUME = WindowOptions(), AmplitudeOptions(), VolumeOptions()
 
 
 def _opt(panel: str, help_text: str, *names: str) -> typer.models.OptionInfo:
@@ -237,12 +244,15 @@ def _json_or_text(as_json: bool, obj: dict, text: str) -> None:
 def predict_cli(
     runs: Annotated[list[Path], typer.Argument(help=RUNS_HELP, metavar="RUN...", show_default=False)],
     source: Annotated[
-        Path, typer.Argument(help="Zip or folder of images, or an HDF5 file from prepare.", metavar="SOURCE")
+        Path,
+        typer.Argument(help="Zip or folder of images, or an HDF5 file from prepare; or a seismic section "
+                       "(.png, .tif, .npy) or volume (.sgy, .segy, 3-D .npy).", metavar="SOURCE"),
     ],
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", "-o", help="Predictions file.", show_default="RUN/predictions/<SOURCE stem>.h5"
+            "--out", "-o", help="Predictions file (sections: .npy, .tif or .png; volumes: .sgy or .npy).",
+            show_default="RUN/predictions/<SOURCE stem>.h5; RUN/sections/<SOURCE stem>.* for seismic",
         ),
     ] = None,
     ensemble: Annotated[Path | None, _opt(DATA, ENSEMBLE_HELP)] = None,
@@ -257,10 +267,48 @@ def predict_cli(
         _opt(RUN, "torch.compile the networks (default: on the CPU for 4000 images or more).",
              "--compile/--no-compile"),
     ] = None,
+    window: Annotated[int, _opt(SEISMIC, "Window side in samples (101: one tile).")] = _WINDOWS.size,
+    overlap: Annotated[float, _opt(SEISMIC, "Share of a window its neighbour overlaps.")] = _WINDOWS.overlap,
+    blend: Annotated[str, _opt(SEISMIC, f"Window weights: {', '.join(BLENDS)}.")] = _WINDOWS.blend,
+    gate: Annotated[
+        bool, _opt(SEISMIC, "Cap pixels by the image head's logit of their window.", "--gate/--no-gate")
+    ] = _WINDOWS.gate,
+    percentile: Annotated[
+        float, _opt(SEISMIC, "Clip amplitudes at this percentile of |sample|.")
+    ] = _AMPLITUDE.percentile,
+    clip: Annotated[
+        str | None, _opt(SEISMIC, "Clip amplitudes to LOW,HIGH instead (e.g. --clip=-3,3).", "--clip")
+    ] = None,
+    resample: Annotated[
+        str | None, _opt(SEISMIC, "Scale sections by ROWS,COLS factors before predicting (and back).",
+                         "--resample")
+    ] = None,
+    max_pixels: Annotated[int, _opt(SEISMIC, "Refuse sections with more samples.")] = MAX_PIXELS,
+    along: Annotated[str, _opt(SEISMIC, "Volumes: inline, crossline or both.")] = _VOLUME.along,
+    endian: Annotated[str, _opt(SEISMIC, "SEG-Y byte order: big or little.")] = _VOLUME.endian,
+    iline: Annotated[int, _opt(SEISMIC, "SEG-Y inline header byte.")] = _VOLUME.iline,
+    xline: Annotated[int, _opt(SEISMIC, "SEG-Y crossline header byte.")] = _VOLUME.xline,
+    preview: Annotated[
+        bool, _opt(SEISMIC, "Write a PNG of the salt outline over the seismic.", "--preview/--no-preview")
+    ] = True,
+    as_masks: Annotated[
+        bool, _opt(SEISMIC, "Write the 0/1 mask cut at the run's threshold, not probabilities.", "--as-masks")
+    ] = False,
 ) -> None:
-    """Predict salt probabilities for every image of SOURCE; prints the predictions file."""
+    """Predict salt probabilities for every image of SOURCE, or for a seismic section or volume;
+    prints the file written."""
     with reported_errors():
-        result = predict.predict(runs, source, out, ensemble, tta, batch_size, device, masks, compile_net)
+        if not seismic.is_seismic(source):
+            result = predict.predict(runs, source, out, ensemble, tta, batch_size, device, masks, compile_net)
+        elif masks is not None:
+            raise fail(source, "--masks DIR is for tiles; use --as-masks for sections and volumes")
+        else:
+            windows = WindowOptions(window, overlap, blend, tta, gate,
+                                    parse_pair(resample, "--resample") or _WINDOWS.resample)
+            amplitude = AmplitudeOptions(percentile, parse_pair(clip, "--clip"))
+            result = seismic.predict_seismic(
+                runs, source, out, ensemble, windows, amplitude, VolumeOptions(along, endian, iline, xline),
+                as_masks, batch_size, device, max_pixels, preview)
     typer.echo(str(result.path))
 
 

@@ -14,6 +14,8 @@
       threshold.json         chosen threshold and minimum area
       threshold.png          score against threshold
       predictions/<name>.h5  probabilities for a source (written by ``predict``)
+      sections/<name>.<ext>  probabilities (or masks) of a seismic section or volume, with
+                             <name>.<ext>.json (how it was made) and a preview PNG (``predict``)
       eval/<name>/           per_image.csv, overlays.png and probs.h5 (written by ``evaluate``)
       .lock                  held by the ``train`` process working on the run (see saltseg.runlock)
       model.onnx             the run as one ONNX file (written by ``export``)
@@ -74,10 +76,16 @@ class RunDir:
     ensemble_path = property(lambda self: self.root / "ensemble.json")
     lock_path = property(lambda self: self.root / ".lock")
     onnx_path = property(lambda self: self.root / "model.onnx")
+    sections_dir = property(lambda self: self.root / "sections")
 
     def prediction_path(self, name: str) -> Path:
         """Return where predictions for the source called ``name`` are written."""
         return self.predictions_dir / f"{name}.h5"
+
+    def section_output_path(self, name: str, suffix: str) -> Path:
+        """Return the default output for the seismic section or volume called ``name`` (``suffix``
+        like ".npy"): kept apart from predictions/, so ``rle`` never takes it for tile predictions."""
+        return self.sections_dir / f"{name}{suffix}"
 
     def eval_dir(self, name: str) -> Path:
         """Return the folder of ``evaluate``'s outputs for the data called ``name``."""
