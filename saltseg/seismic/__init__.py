@@ -12,10 +12,6 @@ blend them back), :mod:`~saltseg.seismic.regions` (the minimum-area rule on conn
 from __future__ import annotations
 
 import json
-import signal
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,20 +64,3 @@ def parse_pair(text: str | None, option: str) -> tuple[float, float] | None:
     except ValueError:
         raise SaltsegError(f"{option} takes two numbers A,B, got {text!r}") from None
     return first, second
-
-
-@contextmanager
-def sigterm_interrupts() -> Iterator[None]:
-    """Within, SIGTERM raises KeyboardInterrupt as Ctrl-C does, so temporary files are removed."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt

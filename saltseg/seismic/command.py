@@ -23,7 +23,8 @@ from saltseg.console import progress_bar
 from saltseg.datafile import IMAGE_SIZE
 from saltseg.ensemble import Models, Predictor, load_predictor, resolve
 from saltseg.errors import SaltsegError, fail
-from saltseg.seismic import SeismicResult, sigterm_interrupts, write_record
+from saltseg.interrupts import sigterm_raises
+from saltseg.seismic import SeismicResult, write_record
 from saltseg.seismic.amplitude import AmplitudeMap, AmplitudeOptions
 from saltseg.seismic.preview import preview_path, write_preview
 from saltseg.seismic.regions import cut_section
@@ -98,7 +99,7 @@ def predict_seismic(
                                      setup.cut if masks else None, preview=preview, about=about)
     else:
         out = Path(out) if out else models.home.section_output_path(source.stem, ".png" if masks else ".npy")
-        with sigterm_interrupts():
+        with sigterm_raises():
             result = _predict_section_file(models, source, out, setup, max_pixels)
     models.save()
     log.info("%s: %s in %.1f s -> %s", source.name, "x".join(map(str, result.shape)), result.seconds,

@@ -24,11 +24,9 @@ record JSON and a preview PNG beside it; Ctrl-C or SIGTERM removes every tempora
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +40,7 @@ from saltseg.console import progress_bar
 from saltseg.datafile import IMAGE_SIZE
 from saltseg.ensemble import Predictor
 from saltseg.errors import SaltsegError, fail
+from saltseg.interrupts import sigterm_raises
 from saltseg.seismic import SeismicResult, write_record
 from saltseg.seismic.amplitude import AmplitudeMap, AmplitudeOptions, amplitude_map
 from saltseg.seismic.npy_volume import NpyVolume, temporary_volume
@@ -111,7 +110,7 @@ def predict_volume_file(predictor: Predictor, source: Path, out: Path, windows: 
         axes = predicted_axes(source, src.shape, volume.along, windows)
         mapping = volume_amplitude(src, amplitude)
         start = time.perf_counter()
-        with _sigterm_interrupts():
+        with sigterm_raises():
             plan = _Plan(axes, windows, mapping, cut)
             panels = _write_output(predictor, src, out, plan)
             seconds = time.perf_counter() - start
@@ -268,23 +267,6 @@ def _writer(src: Volume, out: Path, tmp: Path, plan: _Plan) -> AbstractContextMa
         assert isinstance(src, SegyVolume), "check_output allows SEG-Y output for SEG-Y sources only"
         return SegyWriter(src, tmp, plan.notes())
     return nullcontext(NpyVolume.create(tmp, src.shape, np.uint8 if plan.cut else np.float32))
-
-
-@contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """Within, SIGTERM raises KeyboardInterrupt as Ctrl-C does, so temporary files are removed."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def _record(source: Path, shape: tuple[int, int, int], plan: _Plan, about: dict[str, Any] | None) -> dict:
