@@ -46,7 +46,8 @@ from saltseg.rundir import RunDir
 from saltseg.schedule import parse_duration
 from saltseg.sweep import ThresholdChoice
 from saltseg.threshold import threshold
-from saltseg.train import TrainOptions, TrainSummary, train
+from saltseg.train import TrainSummary, train
+from saltseg.train_options import TrainOptions
 
 FIXED_OPTIONS = ("data", "run", "seed")
 """Training options this script sets itself (``--set`` may not)."""

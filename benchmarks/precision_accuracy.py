@@ -18,7 +18,8 @@ import torch
 from saltseg.device import Precision, resolve_precision
 from saltseg.prepare import prepare
 from saltseg.rundir import RunDir
-from saltseg.train import TrainOptions, train
+from saltseg.train import train
+from saltseg.train_options import TrainOptions
 
 PRECISIONS = (Precision.fp32, Precision.auto)
 

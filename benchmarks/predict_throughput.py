@@ -43,6 +43,7 @@ from saltseg.datafile import read_predictions
 from saltseg.ensemble import load_predictor, resolve
 from saltseg.predict import predict
 from saltseg.rundir import RunDir
+from saltseg.train_options import TrainOptions
 
 DATA = Path(os.environ.get("SALTSEG_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
@@ -53,7 +54,7 @@ def quick_run(work: Path) -> Path:
     prepare.prepare(DATA / "train.zip", data, None, False)
     run = work / "run"
     start = time.perf_counter()
-    training.train(training.TrainOptions(data=data, run=run, epochs=1, arch="unet", device="cpu"))
+    training.train(TrainOptions(data=data, run=run, epochs=1, arch="unet", device="cpu"))
     print(f"trained a 1-epoch seed UNet in {time.perf_counter() - start:.0f} s: {run}")
     return run
 

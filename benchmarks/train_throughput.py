@@ -48,7 +48,7 @@ from saltseg.models import build_model
 from saltseg.models.unet import seed_unet
 from saltseg.prepare import prepare
 from saltseg.shapes import Fit, InputFit
-from saltseg.train import TrainOptions, new_config
+from saltseg.train_options import TrainOptions, new_config
 
 GFLOP_PER_IMAGE = 4.5
 BATCH = 32

@@ -33,11 +33,12 @@ from saltseg.seismic.sections import MAX_PIXELS
 from saltseg.seismic.volume import VolumeOptions
 from saltseg.seismic.windows import BLENDS, WindowOptions
 from saltseg.shapes import Fit
+from saltseg.train_options import TrainOptions
 
 DATA, MODEL, OPTIM, PSEUDO, RUN, SEISMIC = "Data", "Model", "Optimisation", "Pseudo-labels", "Run", "Seismic"
 
 
-_TRAIN = training.TrainOptions()
+_TRAIN = TrainOptions()
 _WINDOWS, _AMPLITUDE, _VOLUME = WindowOptions(), AmplitudeOptions(), VolumeOptions()
 
 
@@ -225,7 +226,7 @@ def train_cli(
     given = frozenset(k for k in params if getattr(ctx.get_parameter_source(k), "name", "") == "COMMANDLINE")
     params["budget"] = _duration(budget)
     with reported_errors():
-        summary = training.train(training.TrainOptions(**params, given=given))
+        summary = training.train(TrainOptions(**params, given=given))
     typer.echo(
         f"{summary.best_weights} of {summary.epochs_run}: val_loss {summary.best_val_loss:.4f}, "
         f"val_map {summary.best_val_map:.4f}; weights {summary.best_checkpoint} ({summary.stop_reason})"

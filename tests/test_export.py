@@ -32,7 +32,7 @@ from saltseg.models import build_model, has_image_head
 from saltseg.rundir import RunDir, load_checkpoint, save_checkpoint
 from saltseg.shapes import Fit, InputFit
 from saltseg.sweep import apply_cut
-from saltseg.train import TrainOptions, new_config
+from saltseg.train_options import TrainOptions, new_config
 
 TOLERANCE = 1e-4
 HEAD_GAIN = 20.0

@@ -20,7 +20,6 @@ import segyio
 import torch
 from helpers import assert_one_line_error, invoke
 
-from saltseg import train as training
 from saltseg.ensemble import Predictor, load_predictor
 from saltseg.errors import SaltsegError
 from saltseg.models import build_model
@@ -31,6 +30,7 @@ from saltseg.seismic.regions import cut_section
 from saltseg.seismic.segy import with_notes
 from saltseg.seismic.volume import VolumeOptions, predict_volume_file
 from saltseg.seismic.windows import WindowOptions, predict_section
+from saltseg.train_options import TrainOptions, new_config
 
 IBM, INT32, INT16, IEEE = 1, 2, 3, 5
 DTYPES = {IBM: np.float32, INT32: np.int32, INT16: np.int16, IEEE: np.float32}
@@ -42,7 +42,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A run directory of the default network (resunet with its gate), 4 filters, random weights."""
     root = tmp_path_factory.mktemp("run")
     torch.manual_seed(0)
-    config = training.new_config(training.TrainOptions(start_filters=4, run=root), torch.device("cpu"))
+    config = new_config(TrainOptions(start_filters=4, run=root), torch.device("cpu"))
     RunDir(root).write_config(config)
     save_checkpoint(RunDir(root).best_checkpoint, {"model": build_model(config).state_dict()})
     return root

@@ -26,7 +26,7 @@ from saltseg.models.attention import SCSE, ChannelMean
 from saltseg.models.outputs import Outputs
 from saltseg.rundir import METRIC_COLUMNS, RunDir, load_checkpoint
 from saltseg.shapes import Fit, InputFit
-from saltseg.train import RESUNET_INPUT, TrainOptions, check_options, run_config
+from saltseg.train_options import RESUNET_INPUT, TrainOptions, check_options, run_config
 
 
 @pytest.fixture

@@ -1,0 +1,209 @@
+"""``saltseg train``'s options and the run's config.json: what a new run records, what a resumed
+run reads back and which options may change on ``--resume``.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from saltseg import __version__
+from saltseg.augment import Augment
+from saltseg.device import Precision, resolve_precision
+from saltseg.errors import SaltsegError, fail
+from saltseg.losses import HINGES, LOSSES
+from saltseg.models import ARCHITECTURES, DECODER_SWITCHES, size_multiple
+from saltseg.models.smp_unet import check_encoder_name
+from saltseg.rundir import RunDir
+from saltseg.shapes import MODEL_SIZE, Fit, InputFit
+
+RESUMABLE = frozenset({"epochs", "budget", "device", "data", "run", "teacher", "unlabelled"})
+"""Options that may differ on ``--resume``; any other given option must match the saved config."""
+
+UNLIMITED_EPOCHS = 100_000
+NOT_IN_CONFIG = ("resume", "force", "given")
+STUDENT_OPTIONS = ("teacher", "unlabelled", "pseudo_ratio")
+"""A student's options: config.json records them as saltseg.student.student_config resolves them."""
+TRAINING_KEYS = ("arch", "fit", "seed", "val_fraction", "folds", "fold", "loss", "monitor", "lr",
+                 "batch_size", "epochs", "schedule", "precision", "augment")
+"""Keys of config.json that resuming a run needs (the network's own are checked by RunDir)."""
+
+
+
+@dataclass
+class TrainOptions:
+    """Every option of ``saltseg train`` (all of them end up in config.json, but resume/force)."""
+
+    data: Path = Path("train.h5")
+    run: Path = Path("run")
+    epochs: int | None = None
+    batch_size: int = 32
+    lr: float = 1e-3
+    arch: str = "resunet"
+    start_filters: int = 16
+    batch_norm: bool = True
+    dropout: float = 0.0
+    encoder: str = "resnet34"
+    encoder_weights: str = "none"
+    image_head: bool | None = None
+    scse: bool | None = None
+    hypercolumn: bool | None = None
+    deep_supervision: bool = False
+    fit: Fit = Fit.reflect
+    input_size: int | None = None
+    loss: str = "bce+dice"
+    lovasz_from: float | None = 0.4
+    lovasz_hinge: str = "elu"
+    average_from: float | None = None
+    monitor: str = "val_map"
+    val_fraction: float = 0.2
+    folds: int = 1
+    fold: int = 0
+    augment: Augment = Augment.flip
+    seed: int = 0
+    device: str = "auto"
+    precision: Precision = Precision.auto
+    budget: float | None = None
+    teacher: Path | None = None
+    unlabelled: Path | None = None
+    pseudo_ratio: float = 1.0
+    resume: bool = False
+    force: bool = False
+    given: frozenset[str] = field(default_factory=frozenset)
+
+
+def check_options(opts: TrainOptions) -> None:
+    """Raise on option values that cannot work, before anything is written."""
+    if opts.epochs is not None and opts.epochs < 1:
+        raise SaltsegError(f"--epochs must be at least 1, got {opts.epochs}")
+    if opts.batch_size < 1 or opts.lr <= 0:
+        raise SaltsegError("--batch-size must be at least 1 and --lr above 0")
+    if opts.budget is not None and opts.budget <= 0:
+        raise SaltsegError(f"--budget must be positive, got {opts.budget:g} seconds")
+    if opts.loss not in LOSSES:
+        raise SaltsegError(f"unknown loss '{opts.loss}'; choose one of: {', '.join(LOSSES)}")
+    if opts.lovasz_hinge not in HINGES:
+        raise SaltsegError(f"unknown Lovasz hinge '{opts.lovasz_hinge}'; choose one of: {', '.join(HINGES)}")
+    for name in ("lovasz_from", "average_from"):
+        value = getattr(opts, name)
+        if value is not None and not 0 <= value <= 1:
+            raise SaltsegError(f"--{name.replace('_', '-')} must be a fraction in [0, 1], got {value}")
+    if opts.monitor not in ("val_loss", "val_map"):
+        raise SaltsegError(f"unknown monitor '{opts.monitor}'; choose val_loss or val_map")
+    if opts.arch not in ARCHITECTURES:
+        raise SaltsegError(f"unknown architecture '{opts.arch}'; choose one of: {', '.join(ARCHITECTURES)}")
+    if opts.arch == "smp-unet":
+        check_encoder_name(opts.encoder)
+        if opts.scse or opts.hypercolumn or opts.deep_supervision:
+            raise SaltsegError(
+                "--scse, --hypercolumn and --deep-supervision are options of --arch unet and resunet only"
+            )
+    if (opts.teacher is None) != (opts.unlabelled is None):
+        raise SaltsegError("a student needs both --teacher RUN and --unlabelled DATA (what it predicted)")
+    if opts.deep_supervision and not decoder_switch(opts, "hypercolumn"):
+        raise SaltsegError("--deep-supervision scores the hypercolumn's side maps: add --hypercolumn")
+    if problem := InputFit(Fit(opts.fit), input_size(opts)).problem(size_multiple(opts.arch)):
+        raise SaltsegError(problem)
+    if not 0 <= opts.dropout < 1:
+        raise SaltsegError(f"--dropout must be in [0, 1), got {opts.dropout}")
+
+
+def run_config(opts: TrainOptions, run: RunDir, device: torch.device) -> dict[str, Any]:
+    """Return the run's config: the saved one on resume (checked against ``opts``), else a new one.
+    Writes nothing."""
+    if opts.resume:
+        return _resumed_config(opts, run, device)
+    if run.holds_run() and not opts.force:
+        raise fail(run.root, "already holds a run; add --resume to continue it or --force to start over")
+    return new_config(opts, device)
+
+
+def data_path(opts: TrainOptions, config: dict[str, Any]) -> Path:
+    """Return the data file to train on: ``--data`` when given or for a new run, else the one the
+    resumed run recorded."""
+    if not opts.resume or "data" in opts.given or not config.get("data"):
+        return Path(opts.data)
+    return Path(config["data"])
+
+
+def new_config(opts: TrainOptions, device: torch.device) -> dict[str, Any]:
+    """Return a new run's config for ``opts``: the options, their defaults resolved, and provenance."""
+    config = {k: v for k, v in asdict(opts).items() if k not in (*NOT_IN_CONFIG, *STUDENT_OPTIONS)}
+    config.update(
+        data=str(opts.data),
+        run=str(opts.run),
+        fit=Fit(opts.fit).value,
+        augment=Augment(opts.augment).value,
+        precision=resolve_precision(opts.precision, device).value,
+        precision_option=Precision(opts.precision).value,
+        val_loss=opts.loss,
+        epochs=opts.epochs or (UNLIMITED_EPOCHS if opts.budget else 50),
+        schedule="budget" if opts.budget else "plateau",
+        versions=_versions(),
+    )
+    config.update({name: decoder_switch(opts, name) for name in DECODER_SWITCHES})
+    config["input_size"] = input_size(opts)
+    return config
+
+
+RESUNET_INPUT = 112
+"""resunet's input side unless ``--input-size`` is given: 1.4x the epochs of 128 in a budget, and
+the better validation score at 15 and 60 minutes (measured, benchmarks/README.md)."""
+
+
+def input_size(opts: TrainOptions) -> int:
+    """Return the input side as given, else RESUNET_INPUT for resunet (the default recipe), else
+    the seed's 128 (the seed's unet; smp-unet, whose side must be a multiple of 32)."""
+    if opts.input_size is not None:
+        return opts.input_size
+    return RESUNET_INPUT if opts.arch == "resunet" else MODEL_SIZE
+
+
+def decoder_switch(opts: TrainOptions, name: str) -> bool:
+    """Return the decoder option ``name`` as given, else its default: on for resunet (the default
+    recipe), off for the seed's unet and smp-unet."""
+    value = getattr(opts, name)
+    return opts.arch == "resunet" if value is None else value
+
+
+def _resumed_config(opts: TrainOptions, run: RunDir, device: torch.device) -> dict[str, Any]:
+    if not run.last_checkpoint.exists():
+        raise fail(run.root, "nothing to resume: no checkpoints/last.pt (start a new run without --resume)")
+    config = run.read_config()
+    missing = [key for key in TRAINING_KEYS if key not in config]
+    if missing:
+        raise fail(run.config_path, f"lacks {', '.join(missing)}: not the config of a training run")
+    given = asdict(opts)
+    for key in sorted(opts.given - RESUMABLE):
+        saved = config.get("precision_option" if key == "precision" else key, config.get(key))
+        value = given[key].value if hasattr(given[key], "value") else given[key]
+        if key in config and saved != value:
+            raise SaltsegError(
+                f"--{key.replace('_', '-')} {value} conflicts with the run's saved {key} = {saved}; "
+                "drop it to resume, or use --force to start over"
+            )
+    if "epochs" in opts.given:
+        config["epochs"] = opts.epochs
+    if "budget" in opts.given:
+        config["budget"] = opts.budget
+    config["device"] = opts.device
+    if config.get("precision_option") == Precision.auto.value:
+        config["precision"] = resolve_precision(Precision.auto, device).value
+    return config
+
+
+def _versions() -> dict[str, str]:
+    return {
+        "saltseg": __version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "host": platform.node(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
