@@ -21,6 +21,7 @@ half its resolution.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -40,6 +41,8 @@ from saltseg.models.outputs import Outputs
 from saltseg.shapes import Fit, InputFit
 
 BLENDS = ("cosine", "linear", "none")
+WINDOWS_PER_CALL = 256
+"""Windows predicted together (about 10 MB of 101x101 probabilities): full batches on narrow sections."""
 SIDE_MULTIPLE = 32
 """A larger window's network input side is rounded up to this (every architecture's downsampling)."""
 
@@ -109,7 +112,7 @@ def predict_section(predictor: Predictor, section: np.ndarray, options: WindowOp
     """Return salt probabilities (H, W) float32 for a uint8 section (H, W), H and W >= 101.
 
     A dead section (all samples equal) returns zeros. A window larger than the section shrinks to
-    the section's shorter side. ``on_windows(n)`` is called as each row of n windows is done.
+    the section's shorter side. ``on_windows(n)`` is called as each group of n windows is done.
 
     Raises:
         SaltsegError: the options are invalid or the (resampled) section is smaller than one tile.
@@ -135,19 +138,26 @@ def resample(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 def _blended(predictor: Predictor, section: np.ndarray, options: WindowOptions,
              on_windows: Callable[[int], None] | None) -> np.ndarray:
-    """Return the blended window probabilities of a uint8 section, at its own shape."""
+    """Return the blended window probabilities of a uint8 section, at its own shape.
+
+    Whole rows of windows are predicted together, about :data:`WINDOWS_PER_CALL` at a time, so the
+    network sees full batches however narrow the section is.
+    """
     size = min(options.size, *section.shape)
     weights = blend_weights(size, options.blend)
     total = np.zeros(section.shape, np.float32)
     weight = np.zeros(section.shape, np.float32)
+    rows = window_starts(section.shape[0], size, options.stride)
     cols = window_starts(section.shape[1], size, options.stride)
-    for top in window_starts(section.shape[0], size, options.stride):
-        windows = np.stack([section[top : top + size, left : left + size] for left in cols])
-        for left, probs in zip(cols, window_probs(predictor, windows, options.gate), strict=True):
+    rows_per_call = max(1, WINDOWS_PER_CALL // len(cols))
+    for first in range(0, len(rows), rows_per_call):
+        corners = list(itertools.product(rows[first : first + rows_per_call], cols))
+        windows = np.stack([section[top : top + size, left : left + size] for top, left in corners])
+        for (top, left), probs in zip(corners, window_probs(predictor, windows, options.gate), strict=True):
             total[top : top + size, left : left + size] += probs * weights
             weight[top : top + size, left : left + size] += weights
         if on_windows:
-            on_windows(len(cols))
+            on_windows(len(corners))
     return np.divide(total, weight, out=total)
 
 
