@@ -8,7 +8,7 @@ Measured in one process, on one run, with and without hflip TTA:
   after a warm-up batch that compiles;
 * onnxruntime (CPU execution provider, as many threads as torch) running the fp32 file that
   ``saltseg export`` writes, on the same tiles in the same batches;
-* the same file quantized to int8 as ``export --int8`` does it (onnxruntime's static quantization,
+* the same file quantized to int8 (onnxruntime's static quantization,
   calibrated on the run's training tiles).
 
 Then the competition score of the fp32 and int8 files (with TTA) on the run's validation split,
@@ -38,12 +38,12 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import torch
+from int8_quantize import SCORE_TOLERANCE, quantized, split_tiles
 
 from saltseg.console import setup_logging
 from saltseg.datafile import read_dataset
 from saltseg.ensemble import load_predictor, resolve
 from saltseg.export.onnx_file import onnx_probs
-from saltseg.export.quantize import SCORE_TOLERANCE, quantized, split_tiles
 from saltseg.export.stage import export
 from saltseg.metric import competition_score
 from saltseg.rundir import RunDir

@@ -361,11 +361,6 @@ def export_cli(
         Path | None,
         _opt(DATA, "Also compare on every image of this HDF5 file or zip (and score both if labelled)."),
     ] = None,
-    int8: Annotated[
-        bool,
-        _opt(RUN, "Quantize to int8 (static, calibrated on training tiles); refused unless it scores "
-             "within 0.002 of fp32 on the validation split.", "--int8"),
-    ] = False,
 ) -> None:
     """Write the model as one ONNX file: uint8 tiles (N, 1, 101, 101) in, float32 probabilities out.
 
@@ -378,7 +373,7 @@ def export_cli(
     Needs pip install 'saltseg\\[export]'.
     """
     with reported_errors():
-        result = exporting.export(runs, ensemble, out, tta, opset, check, int8)
+        result = exporting.export(runs, ensemble, out, tta, opset, check)
     typer.echo(result.summary())
 
 

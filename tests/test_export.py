@@ -22,11 +22,10 @@ from PIL import Image
 from runs import ok
 
 from saltseg import __version__
-from saltseg.datafile import Dataset
 from saltseg.engine import recompute_batch_norm
 from saltseg.ensemble import load_predictor
 from saltseg.errors import SaltsegError
-from saltseg.export import onnx_file, quantize, verify
+from saltseg.export import onnx_file, verify
 from saltseg.metric import competition_score
 from saltseg.models import build_model, has_image_head
 from saltseg.rundir import RunDir, load_checkpoint, save_checkpoint
@@ -251,38 +250,3 @@ def test_bad_inputs_are_one_line_errors_and_nothing_is_written(world: Path, tmp_
     assert_one_line_error(invoke("export", world / "gated", world / "plain"), "--ensemble")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "untrained"]
     assert not (untrained / "model.onnx").exists()
-
-
-def test_int8_quantizes_the_convolutions_and_stays_close(world: Path, images: np.ndarray) -> None:
-    path = RunDir(world / "gated").onnx_path
-    if not path.exists():
-        ok(invoke("export", world / "gated"))
-    calibration = np.stack([image for image, _ in synthetic_examples(32, seed=7).values()])[:, None]
-    model = quantize.quantized(path.read_bytes(), calibration)
-    ops = {node.op_type for node in model.graph.node}
-    assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= ops
-    int8 = onnx_file.onnx_probs(onnx_file.session_of(model.SerializeToString()), images[:, None])[:, 0]
-    fp32 = session_probs(path, images)
-    assert float(np.abs(int8 - fp32).mean()) > 0  # really quantized, yet the same map:
-    assert np.corrcoef(int8.ravel(), fp32.ravel())[0, 1] > 0.9, np.corrcoef(int8.ravel(), fp32.ravel())
-
-
-def test_int8_check_refuses_scores_more_than_0_002_apart(world: Path, images: np.ndarray) -> None:
-    paths = [RunDir(world / "gated").onnx_path, RunDir(world / "ens_plain").onnx_path]
-    if not all(p.exists() for p in paths):
-        pytest.skip("needs the files of the export tests above")
-    run, ensemble = (onnx_file.session_of(p.read_bytes()) for p in paths)
-    masks = apply_cut(session_probs(paths[0], images), 0.5)  # the run's own masks: it scores 1
-    val = Dataset([str(i) for i in range(N_IMAGES)], images, masks)
-    same = quantize.check_int8(run, run, val, (0.5, 0), paths[0])
-    assert same.fp32_score == same.int8_score == 1.0
-    with pytest.raises(SaltsegError, match=r"int8: score .* against fp32 1.0000 .* more than 0.002 apart"):
-        quantize.check_int8(run, ensemble, val, (0.5, 0), paths[0])
-
-
-def test_int8_without_the_runs_data_file_is_refused_before_exporting(tmp_path: Path) -> None:
-    run = make_run(tmp_path / "run", seed=4)
-    config = RunDir(run).read_config()
-    RunDir(run).write_config({**config, "data": str(tmp_path / "gone.h5")})
-    assert_one_line_error(invoke("export", run, "--int8"), tmp_path / "gone.h5", "--int8")
-    assert not RunDir(run).onnx_path.exists()

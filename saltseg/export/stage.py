@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,7 +22,6 @@ from saltseg.errors import SaltsegError, fail
 from saltseg.export.graph import graph_of
 
 if TYPE_CHECKING:
-    from saltseg.export.quantize import Int8Check, SplitTiles
     from saltseg.export.verify import CheckResult
 
 log = logging.getLogger("saltseg")
@@ -44,15 +43,14 @@ class ExportResult:
     path: Path
     largest_difference: float
     check: CheckResult | None = None
-    int8: Int8Check | None = None
 
     def summary(self) -> str:
-        """Return the file written, then the ``--check`` and ``--int8`` lines when there are some."""
-        return "\n".join([str(self.path)] + [c.summary() for c in (self.check, self.int8) if c is not None])
+        """Return the file written, then the ``--check`` line when there is one."""
+        return "\n".join([str(self.path)] + ([self.check.summary()] if self.check is not None else []))
 
 
 def export(runs: list[Path], ensemble: Path | None = None, out: Path | None = None, tta: bool = True,
-           opset: int = DEFAULT_OPSET, check_data: Path | None = None, int8: bool = False) -> ExportResult:
+           opset: int = DEFAULT_OPSET, check_data: Path | None = None) -> ExportResult:
     """Export the models of ``runs`` as one ONNX file, verified before it is written.
 
     Args:
@@ -62,33 +60,26 @@ def export(runs: list[Path], ensemble: Path | None = None, out: Path | None = No
         tta: put horizontal-flip test-time augmentation in the graph.
         opset: the ONNX opset.
         check_data: also compare on every image of this data file (HDF5 from prepare, zip or folder).
-        int8: write the graph quantized to int8 (:mod:`saltseg.export.quantize`), once the fp32
-            graph is verified and the int8 one scores within 0.002 of it on the validation split.
 
     Raises:
         SaltsegError: the export packages are missing, a run is not trained, the opset or the
             output path is bad, the network cannot be exported, or the graph's probabilities
-            differ from saltseg's by more than 1e-4 (with ``int8``: the scores by more than 0.002).
-            Nothing is written then.
+            differ from saltseg's by more than 1e-4. Nothing is written then.
     """
     require_export_packages()
-    from saltseg.export import onnx_file, quantize, verify
+    from saltseg.export import onnx_file, verify
 
     onnx_file.check_opset(opset)
     models = resolve(runs, ensemble)
     path = Path(out or models.home.onnx_path)
     check_writable(path)
     checking = None if check_data is None else (Path(check_data), verify.read_data(Path(check_data)))
-    int8_tiles = quantize.split_tiles(models.members[0]) if int8 else None
     predictor = load_predictor(models, "cpu", BATCH_SIZE, tta)
     log.info("exporting %d network(s), TTA %s, with %s at opset %d", len(predictor.nets),
              "on" if tta else "off", onnx_file.EXPORTER, opset)
     model = onnx_file.to_onnx(graph_of(predictor), opset, models.home.root)
     model_bytes = onnx_file.with_metadata(model, metadata(models, tta)).SerializeToString()
     result = _verified(model_bytes, predictor, path, checking, models.home.read_cut())
-    if int8_tiles is not None:
-        model_bytes, int8_check = _int8(model_bytes, models, tta, path, int8_tiles)
-        result = replace(result, int8=int8_check)
     _write(path, model_bytes)
     models.save()
     log.info("wrote %s (%.1f MB)", path, len(model_bytes) / 1e6)
@@ -105,20 +96,6 @@ def _verified(model_bytes: bytes, predictor: Predictor, path: Path, checking: tu
     log.info("largest difference from saltseg's fp32 probabilities on random tiles: %.2e", difference)
     checked = None if checking is None else verify.check(session, predictor, *checking, cut)
     return ExportResult(path, difference, checked)
-
-
-def _int8(model_bytes: bytes, models: Models, tta: bool, path: Path, tiles: SplitTiles
-          ) -> tuple[bytes, Int8Check]:
-    """Return the int8 model of a verified fp32 one, and its scores on the first run's validation split."""
-    from saltseg.export import onnx_file, quantize
-
-    log.info("quantizing to int8, calibrated on %d training tiles of %s", len(tiles.calibration),
-             models.members[0].root)
-    model = quantize.quantized(model_bytes, tiles.calibration)
-    int8_bytes = onnx_file.with_metadata(model, {**metadata(models, tta), "precision": "int8"}
-                                         ).SerializeToString()
-    sessions = [onnx_file.session_of(b) for b in (model_bytes, int8_bytes)]
-    return int8_bytes, quantize.check_int8(*sessions, tiles.val, models.home.read_cut(), path)
 
 
 def require_export_packages() -> None:

@@ -1,13 +1,17 @@
-"""``export --int8``: onnxruntime's static int8 quantization of the exported graph, and its own check.
+"""onnxruntime's static int8 quantization of an exported graph, for ``export_speed.py``.
+
+``saltseg export`` does not offer int8: measured on a 15-minute default run it was 1.3x faster
+than the fp32 file in onnxruntime but scored 0.0023 below it on the validation split, outside the
+0.002 the issue allows (benchmarks/README.md).
 
 The fp32 graph is prepared by onnxruntime's ``quant_pre_process`` (shape inference, batch norm
 folded into the convolutions), then its convolutions and matrix products are quantized (QDQ
 format, int8 weights per channel, uint8 activations) with activation ranges calibrated on
 :data:`CALIBRATION_TILES` training tiles of the (first) run: its ``split.json`` 'train' ids in the
 data file of its config.json. Everything else stays float32. An int8 graph cannot match fp32
-within 1e-4, so it is checked by what matters: the competition score on that run's validation
-split, cut at the home's threshold and minimum area, must be within :data:`SCORE_TOLERANCE` of the
-fp32 graph's.
+within 1e-4, so it is judged by what matters: the competition score on that run's validation
+split, cut at the run's threshold and minimum area, within :data:`SCORE_TOLERANCE` of the fp32
+graph's.
 """
 
 from __future__ import annotations
@@ -18,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnxruntime.quantization import (
     CalibrationDataReader,
     QuantFormat,
@@ -29,29 +32,13 @@ from onnxruntime.quantization import (
 
 from saltseg.datafile import Dataset, read_dataset
 from saltseg.errors import fail
-from saltseg.export.onnx_file import INPUT, onnx_probs
-from saltseg.metric import competition_score
+from saltseg.export.onnx_file import INPUT
 from saltseg.rundir import RunDir
-from saltseg.sweep import apply_cut
 
 CALIBRATION_TILES = 256
 SCORE_TOLERANCE = 0.002
 QUANTIZED_OPS = ["Conv", "ConvTranspose", "MatMul", "Gemm"]
 _CALIBRATION_BATCH = 32
-
-
-@dataclass(frozen=True)
-class Int8Check:
-    """The competition scores of the fp32 and int8 graphs on a run's validation split."""
-
-    n_images: int
-    fp32_score: float
-    int8_score: float
-
-    def summary(self) -> str:
-        """Return the result as one line."""
-        return (f"int8: score {self.int8_score:.4f} against fp32 {self.fp32_score:.4f} on {self.n_images} "
-                f"validation images")
 
 
 class _TileBatches(CalibrationDataReader):
@@ -98,16 +85,3 @@ def quantized(model_bytes: bytes, calibration: np.ndarray) -> onnx.ModelProto:
                         op_types_to_quantize=QUANTIZED_OPS, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
         return onnx.load(int8)
-
-
-def check_int8(fp32: ort.InferenceSession, int8: ort.InferenceSession, val: Dataset, cut: tuple[float, int],
-               where: Path) -> Int8Check:
-    """Return both graphs' scores on the validation tiles; raise, naming ``where``, when they differ by
-    more than :data:`SCORE_TOLERANCE`."""
-    tiles, masks = val.images[:, None], val.masks
-    scores = [competition_score(apply_cut(onnx_probs(s, tiles)[:, 0], *cut), masks) for s in (fp32, int8)]
-    result = Int8Check(len(val), *scores)
-    if abs(result.int8_score - result.fp32_score) > SCORE_TOLERANCE:
-        raise fail(where, f"{result.summary()}: more than {SCORE_TOLERANCE} apart; nothing written "
-                           "(export without --int8)")
-    return result
