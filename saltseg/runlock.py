@@ -19,9 +19,14 @@ from saltseg.errors import fail
 def run_lock(root: Path, lock_file: Path) -> Iterator[None]:
     """Hold the lock of the run directory ``root`` for the block; refuse at once when another
     process holds it, naming that process."""
+    if root.exists() and not root.is_dir():
+        raise fail(root, "is a file, not a run directory")
     created = not root.exists()
-    root.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise fail(root, f"cannot be written ({exc.strerror})") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -165,3 +165,9 @@ def test_a_second_train_on_a_busy_run_is_refused_naming_the_holder(tiny_h5: Path
         proc.kill()
         proc.wait()
     ok(invoke("train", "--run", run, "--resume", "--epochs", "1"))  # a dead process holds no lock
+
+
+def test_a_run_directory_that_is_a_file_is_one_line(tiny_h5: Path, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    assert_one_line_error(invoke(*train_args(tiny_h5, tmp_path / "file", "--epochs", "1")), "is a file")
+    assert (tmp_path / "file").read_text() == "not a folder"
