@@ -95,9 +95,3 @@ def mean_over_ranks(value: float, ranks: Ranks, device: torch.device) -> float:
     t = torch.tensor([value], dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return t.item() / ranks.world
-
-
-def wait_for_all(ranks: Ranks) -> None:
-    """Block until every rank gets here."""
-    if ranks.world > 1:
-        dist.barrier()

@@ -135,8 +135,11 @@ def first_split(data: Dataset, config: dict[str, Any]) -> dict[str, Any]:
 def _train_planned(opts: TrainOptions, plan: RunPlan, run: RunDir, device: torch.device,
                    ranks: distributed.Ranks) -> TrainSummary:
     config, student = plan.config, bool(plan.config.get("teacher"))
-    data = plan.data if plan.data is not None else read_dataset(config["data"])
-    pseudo = plan.pseudo if plan.data is not None or not student else pseudo_labels(config, plan.split)
+    if ranks.is_main:  # rank 0 read them while planning; the others read them now
+        data, pseudo = plan.data, plan.pseudo
+    else:
+        data = read_dataset(config["data"])
+        pseudo = pseudo_labels(config, plan.split) if student else None
     start = teacher_weights(config) if student and plan.state is None else None
     handler = add_log_file(run.log_path) if ranks.is_main else None
     try:

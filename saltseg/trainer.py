@@ -64,7 +64,7 @@ class Trainer:
         self.config, self.run, self.data, self.device, self.ranks = config, run, data, device, ranks
         torch.manual_seed(config["seed"])
         self.model = build_model(config, load_encoder_weights=state is None)
-        if start_weights is not None and state is None:
+        if start_weights is not None:
             self._load_start_weights(start_weights)
         self.model.to(device, memory_format=torch.channels_last)
         self.net: nn.Module = DistributedDataParallel(self.model) if ranks.world > 1 else self.model

@@ -6,14 +6,13 @@ larger than memory never piles up in the process: only the slab copied out (or i
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
+from saltseg.atomic import sweep_stale_temporaries, temporary_sibling
 from saltseg.errors import fail
 
 
@@ -78,10 +77,15 @@ class NpyVolume:
 
 @contextmanager
 def temporary_volume(beside: Path, shape: tuple[int, int, int]) -> Iterator[NpyVolume]:
-    """Yield a temporary float32 volume of zeros in ``beside``'s folder (a hidden name), removed after."""
-    handle, name = tempfile.mkstemp(prefix=f".{beside.name}.", suffix=".sum.npy", dir=beside.parent)
-    os.close(handle)
+    """Yield a temporary float32 volume of zeros in ``beside``'s folder, removed after.
+
+    Its name is saltseg's temporary name (:func:`saltseg.atomic.temporary_sibling`), so one left by
+    a killed process, as large as the volume, is swept by the next prediction there.
+    """
+    accumulator = beside.with_name(f"{beside.name}.sum.npy")
+    sweep_stale_temporaries(accumulator)
+    path = temporary_sibling(accumulator)
     try:
-        yield NpyVolume.create(Path(name), shape, np.float32)
+        yield NpyVolume.create(path, shape, np.float32)
     finally:
-        Path(name).unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
