@@ -7,7 +7,9 @@ augmentations on every device and after a resume.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +21,61 @@ class Augment(str, Enum):
     none = "none"
     flip = "flip"
     full = "full"
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """A training batch's random changes: a ``mosaic`` share of its images replaced by crops
+    across four of them (:func:`mosaic_crops`), then the ``level``'s flips and warps."""
+
+    level: Augment = Augment.flip
+    mosaic: float = 0.0
+
+    @classmethod
+    def of_config(cls, config: dict[str, Any]) -> Augmentation:
+        """Return a run's augmentation as its config.json names it (no mosaic in runs made before it)."""
+        return cls(Augment(config["augment"]), float(config.get("mosaic", 0.0)))
+
+    def __call__(
+        self, images: torch.Tensor, masks: torch.Tensor, gen: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return augmented copies of images (B, 1, H, W) in 0..1 and masks (B, 1, H, W) 0/1."""
+        images, masks = mosaic_crops(images, masks, self.mosaic, gen)
+        return augment_batch(images, masks, self.level, gen)
+
+
+def mosaic_crops(
+    images: torch.Tensor, masks: torch.Tensor, share: float, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return the batch with about ``share`` of its images replaced by an image-sized crop of a 2x2
+    mosaic: the image itself at top left beside three others of the batch, cut at a random offset
+    so that every crop straddles both seams.
+
+    A section predicted in sliding windows puts windows across whatever lies side by side; a
+    network that only ever saw single tiles judges each window as a whole. Draws nothing from
+    ``gen`` when ``share`` is 0, so runs without mosaics keep their random streams.
+    """
+    n, _, height, width = images.shape
+    if share <= 0 or n < 2:
+        return images, masks
+    chosen = (torch.rand(n, generator=gen) < share).nonzero().flatten()
+    others = torch.randint(0, n, (n, 3), generator=gen)[chosen]
+    top = torch.randint(1, height, (n,), generator=gen)[chosen]
+    left = torch.randint(1, width, (n,), generator=gen)[chosen]
+    if len(chosen) == 0:
+        return images, masks
+    quads = torch.cat([chosen.unsqueeze(1), others], 1).to(images.device)
+    rows = (top.unsqueeze(1) + torch.arange(height)).to(images.device)
+    cols = (left.unsqueeze(1) + torch.arange(width)).to(images.device)
+    images, masks = images.clone(), masks.clone()
+    for batch in (images, masks):
+        tiles = batch[quads]  # (m, 4, C, H, W): top left, top right, bottom left, bottom right
+        upper, lower = torch.cat([tiles[:, 0], tiles[:, 1]], -1), torch.cat([tiles[:, 2], tiles[:, 3]], -1)
+        mosaic = torch.cat([upper, lower], -2)
+        picked = torch.arange(len(chosen), device=images.device)[:, None, None]
+        crops = mosaic.permute(0, 2, 3, 1)[picked, rows[:, :, None], cols[:, None, :]]  # (m, H, W, C)
+        batch[chosen.to(images.device)] = crops.permute(0, 3, 1, 2)
+    return images, masks
 
 
 def augment_batch(

@@ -204,6 +204,10 @@ def train_cli(
     augment: Annotated[
         Augment, _opt(OPTIM, "none, flip, or full (flip, shift, scale, brightness).")
     ] = _TRAIN.augment,
+    mosaic: Annotated[
+        float, _opt(OPTIM, "Share of training images replaced by a crop across four of the batch's "
+                    "images, so windows that straddle unrelated tiles of a section are seen in training.")
+    ] = _TRAIN.mosaic,
     seed: Annotated[int, _opt(OPTIM, "Seed of the split and the training.")] = _TRAIN.seed,
     teacher: Annotated[
         Path | None, _opt(PSEUDO, "Train a student of this run: its split, its weights to start from, "

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import update_bn
 
-from saltseg.augment import Augment, augment_batch
+from saltseg.augment import Augmentation
 from saltseg.device import channels_last
 from saltseg.losses import Loss, with_image_term
 from saltseg.models.outputs import Outputs
@@ -67,7 +67,7 @@ def train_steps(
     optimizer: torch.optim.Optimizer,
     loss_fn: Loss,
     precision: contextlib.AbstractContextManager,
-    augment: Augment,
+    augmentation: Augmentation,
     gen: torch.Generator,
     fit: InputFit,
     before_step: Callable[[int], bool],
@@ -88,7 +88,7 @@ def train_steps(
             break
         x = images[idx].unsqueeze(1).float() / 255.0
         y = masks[idx].unsqueeze(1).float()
-        x, y = augment_batch(x, y, augment, gen)
+        x, y = augmentation(x, y, gen)
         with precision:
             output = network_output(model, x, fit)
         loss = step_loss(output, y, loss_fn, fit, side_weight)

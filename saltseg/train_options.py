@@ -66,6 +66,7 @@ class TrainOptions:
     folds: int = 1
     fold: int = 0
     augment: Augment = Augment.flip
+    mosaic: float = 0.0
     seed: int = 0
     device: str = "auto"
     precision: Precision = Precision.auto
@@ -110,6 +111,8 @@ def check_options(opts: TrainOptions) -> None:
         raise SaltsegError("--deep-supervision scores the hypercolumn's side maps: add --hypercolumn")
     if problem := InputFit(Fit(opts.fit), input_size(opts)).problem(size_multiple(opts.arch)):
         raise SaltsegError(problem)
+    if not 0 <= opts.mosaic <= 1:
+        raise SaltsegError(f"--mosaic must be a fraction in [0, 1], got {opts.mosaic}")
     if not 0 <= opts.dropout < 1:
         raise SaltsegError(f"--dropout must be in [0, 1), got {opts.dropout}")
 

@@ -20,6 +20,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from saltseg import distributed
+from saltseg.augment import Augmentation
 from saltseg.averaging import WeightAverage
 from saltseg.budget import Budget
 from saltseg.checkpoint import TrainingState
@@ -76,6 +77,7 @@ class Trainer:
         self.val_loss_fn = self._loss(validation_loss(config))
         self.precision = autocast(device, Precision(config["precision"]))
         self.input_fit = InputFit.of_config(config)
+        self.augmentation = Augmentation.of_config(config)
         fp16 = Precision(config["precision"]) is Precision.fp16
         self.scaler = torch.amp.GradScaler(device.type) if fp16 else None
         self.average = WeightAverage(self.model) if fraction(config, "average_from") < 1 else None
@@ -197,7 +199,7 @@ class Trainer:
 
             side_weight = SIDE_LOSS_WEIGHT if self.config.get("deep_supervision") else 0.0
             return train_steps(self.net, self.data.train_images, self.data.train_masks, batches,
-                               self.optimizer, loss_fn, self.precision, self.config["augment"], gen,
+                               self.optimizer, loss_fn, self.precision, self.augmentation, gen,
                                self.input_fit, before_step, after_step, self.scaler, side_weight)
 
     def _step_decision(self, epoch: int, step: int, steps: int, in_epoch: float, before: float

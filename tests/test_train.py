@@ -90,6 +90,14 @@ def test_resume_with_a_conflicting_option_is_refused(trained: Path, tiny_h5: Pat
     assert_one_line_error(result, "--lr")
 
 
+def test_a_mosaic_run_records_its_share_and_keeps_it_on_resume(tiny_h5: Path, tmp_path: Path) -> None:
+    run = tmp_path / "mosaic"
+    assert invoke(*train_args(tiny_h5, run, "--epochs", "1", "--mosaic", "0.5")).exit_code == 0
+    assert json.loads((run / "config.json").read_text())["mosaic"] == 0.5
+    result = invoke("train", "--run", run, "--resume", "--epochs", "2", "--mosaic", "0.25")
+    assert_one_line_error(result, "--mosaic")
+
+
 def test_resume_with_nothing_to_resume_is_refused(tmp_path: Path, tiny_h5: Path) -> None:
     result = invoke(*train_args(tiny_h5, tmp_path / "new", "--resume"))
     assert_one_line_error(result, "nothing to resume")
@@ -208,6 +216,7 @@ def _unlabelled(tiny_h5: Path, path: Path) -> Path:
         (("--budget", "soon"), "soon"),
         (("--input-size", "120"), "multiple of 16"),
         (("--average-from", "1.5"), "--average-from"),
+        (("--mosaic", "1.5"), "--mosaic"),
         (("--input-size", "96"), "--input-size"),
         (("--arch", "smp-unet", "--input-size", "112"), "multiple of 32"),
     ],
