@@ -193,6 +193,9 @@ def train_cli(
     lovasz_hinge: Annotated[
         str, _opt(OPTIM, "Lovasz hinge: relu (the paper's) or elu (elu+1, smooth).")
     ] = _TRAIN.lovasz_hinge,
+    lovasz_symmetric: Annotated[
+        bool, _opt(OPTIM, "Average the Lovasz hinge of the salt and of the rest (negated logits).")
+    ] = _TRAIN.lovasz_symmetric,
     average_from: Annotated[
         float | None,
         _opt(OPTIM, "Average the weights of every epoch after this fraction of the run (e.g. "

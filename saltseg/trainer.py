@@ -214,8 +214,10 @@ class Trainer:
         return lr, not cut
 
     def _loss(self, name: str) -> Loss:
-        """Return the loss ``name`` with the run's Lovasz hinge (``relu`` in runs made before the choice)."""
-        return pixel_loss(name, self.config.get("lovasz_hinge", "relu"))
+        """Return the loss ``name`` with the run's Lovasz hinge (``relu`` in runs made before the choice,
+        not symmetric in runs made before that)."""
+        config = self.config
+        return pixel_loss(name, config.get("lovasz_hinge", "relu"), config.get("lovasz_symmetric", False))
 
     def _timed_validation(self) -> dict[str, float]:
         started = time.monotonic()

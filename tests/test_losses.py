@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from saltseg.datafile import read_dataset
-from saltseg.losses import IMAGE_LOSS_WEIGHT, bce_dice, lovasz_hinge, with_image_term
+from saltseg.losses import IMAGE_LOSS_WEIGHT, bce_dice, lovasz_hinge, symmetric_lovasz_hinge, with_image_term
 
 
 def test_the_image_term_scores_whether_each_mask_holds_salt(tiny_h5: Path) -> None:
@@ -38,3 +38,22 @@ def test_the_smooth_lovasz_hinge_keeps_a_gradient_past_the_margin(tiny_h5: Path)
         loss.backward()
         assert bool(confident.grad.abs().sum() > 0) == expect_gradient
         assert loss < lovasz_hinge(-confident.detach(), masks, hinge=hinge)
+
+
+def test_the_symmetric_hinge_pushes_every_false_positive_of_an_empty_mask() -> None:
+    empty = torch.zeros(1, 1, 12, 12)
+    logits = torch.full_like(empty, -4.0)
+    logits[..., 2:5, 3:7] = torch.linspace(0.5, 3.0, 12).view(3, 4)  # 12 false positives
+    for loss, pushed in ((lovasz_hinge, 1), (symmetric_lovasz_hinge, 12)):
+        wrong = logits.clone().requires_grad_()
+        loss(wrong, empty).backward()
+        assert int((wrong.grad[..., 2:5, 3:7] > 0).sum()) == pushed
+
+
+def test_the_symmetric_hinge_treats_salt_and_the_rest_alike(tiny_h5: Path) -> None:
+    masks = torch.from_numpy(read_dataset(tiny_h5).masks[:16]).unsqueeze(1).float()
+    logits = torch.randn(masks.shape, generator=torch.Generator().manual_seed(0))
+    swapped = symmetric_lovasz_hinge(-logits, 1 - masks)
+    torch.testing.assert_close(symmetric_lovasz_hinge(logits, masks), swapped)
+    assert not torch.isclose(lovasz_hinge(logits, masks), lovasz_hinge(-logits, 1 - masks))
+    assert symmetric_lovasz_hinge(10 * (2 * masks - 1), masks) < symmetric_lovasz_hinge(logits, masks)

@@ -98,6 +98,14 @@ def test_a_mosaic_run_records_its_share_and_keeps_it_on_resume(tiny_h5: Path, tm
     assert_one_line_error(result, "--mosaic")
 
 
+def test_a_symmetric_lovasz_run_records_it(tiny_h5: Path, tmp_path: Path) -> None:
+    run = tmp_path / "symmetric"
+    args = train_args(tiny_h5, run, "--epochs", "2", "--loss", "lovasz", "--lovasz-symmetric")
+    assert invoke(*args).exit_code == 0
+    assert json.loads((run / "config.json").read_text())["lovasz_symmetric"] is True
+    assert len(metrics(run)) == 2
+
+
 def test_resume_with_nothing_to_resume_is_refused(tmp_path: Path, tiny_h5: Path) -> None:
     result = invoke(*train_args(tiny_h5, tmp_path / "new", "--resume"))
     assert_one_line_error(result, "nothing to resume")
