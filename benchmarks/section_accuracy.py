@@ -8,7 +8,9 @@ connected regions, as ``predict --as-masks`` does) and scored on the mosaic with
 IoU over all sections (pixels), the same IoU over the samples at least 20 from a tile's edge
 ("inner", away from the seams), and the competition metric per tile (the section's mask cut back
 into its tiles). The reference is tile prediction of the same tiles (hflip TTA, the tile minimum
-area rule), scored the same way; each line prints the difference to it.
+area rule), scored the same way; each line prints the difference to it. The last line stacks the
+same shifted sections into a uint8 volume (inline, crossline, sample) and predicts it with
+``predict``'s volume path at its defaults (along inlines, default windows, masks cut per section).
 
 Mosaics of unrelated tiles have seams real geology lacks, so they are harder than real sections.
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,7 +35,9 @@ from saltseg.datafile import IMAGE_SIZE, Dataset, read_dataset
 from saltseg.ensemble import Predictor, load_predictor
 from saltseg.metric import competition_score
 from saltseg.rundir import RunDir
+from saltseg.seismic.amplitude import AmplitudeOptions
 from saltseg.seismic.regions import cut_section
+from saltseg.seismic.volume import VolumeOptions, predict_volume_file
 from saltseg.seismic.windows import WindowOptions, count_windows, predict_section
 from saltseg.sweep import apply_cut
 
@@ -51,8 +56,9 @@ CONFIGS = {
 }
 INNER = 20
 """Samples from a tile's edge beyond which the "inner" IoU is counted."""
+VOLUME = "volume of the sections, along inlines (default)"
 QUICK = ("101 overlap 0 none", "101 overlap 0.25 cosine (default)",
-         "202 overlap 0.25 cosine, gate per window")
+         "202 overlap 0.25 cosine, gate per window", VOLUME)
 
 
 def validation_tiles(run: RunDir, data: Path | None) -> Dataset:
@@ -103,6 +109,20 @@ def section_masks(predictor: Predictor, sections: np.ndarray, options: WindowOpt
     return np.stack(masks), windows
 
 
+def volume_masks(predictor: Predictor, sections: np.ndarray, offset: int, cut: tuple[float, int]
+                 ) -> tuple[np.ndarray, int]:
+    """Return the cut masks of ``sections`` stacked, shifted as in :func:`section_masks`, into a
+    3-D .npy and predicted by the volume path at its defaults; and the windows predicted."""
+    shifted = np.stack([np.pad(s, ((offset, 0), (offset, 0)), mode="reflect") for s in sections])
+    with tempfile.TemporaryDirectory() as work:
+        source, out = Path(work) / "mosaics.npy", Path(work) / "salt.npy"
+        np.save(source, shifted.transpose(0, 2, 1))  # (inline, crossline, sample)
+        predict_volume_file(predictor, source, out, WindowOptions(), AmplitudeOptions(), VolumeOptions(),
+                            cut, preview=False)
+        masks = np.load(out).transpose(0, 2, 1)[:, offset:, offset:]
+    return masks, len(sections) * count_windows(shifted.shape[1:], WindowOptions())
+
+
 def parse_args() -> argparse.Namespace:
     """Return the command line's options."""
     parser = argparse.ArgumentParser(description=__doc__,
@@ -120,13 +140,13 @@ def parse_args() -> argparse.Namespace:
 
 def chosen(args: argparse.Namespace) -> list[str]:
     """Return the names of the configurations to run."""
-    names = list(QUICK if args.quick else CONFIGS)
+    names = list(QUICK if args.quick else [*CONFIGS, VOLUME])
     return [n for n in names if not args.only or any(part in n for part in args.only)]
 
 
 def line(name: str, got: dict[str, float], reference: dict[str, float], windows: int, seconds: float) -> str:
     """Return one row of the printed table."""
-    return (f"{name:42s} {got['iou']:7.4f} {got['iou'] - reference['iou']:+7.4f} {got['iou_inner']:7.4f} "
+    return (f"{name:48s} {got['iou']:7.4f} {got['iou'] - reference['iou']:+7.4f} {got['iou_inner']:7.4f} "
             f"{got['iou_inner'] - reference['iou_inner']:+7.4f} {got['metric']:7.4f} "
             f"{got['metric'] - reference['metric']:+7.4f} {windows:8d} {seconds:6.0f}")
 
@@ -149,13 +169,14 @@ def main() -> None:
     print(f"{len(true_tiles)} validation tiles in {len(images)} sections of {rows}x{cols} tiles "
           f"({images.shape[1]}x{images.shape[2]}), windows {args.offset} samples off the grid, "
           f"cut at {cut[0]:.2f} / min area {cut[1]}")
-    print(f"{'configuration':42s} {'IoU':>7s} {'dIoU':>7s} {'inner':>7s} {'dinner':>7s} {'metric':>7s} "
+    print(f"{'configuration':48s} {'IoU':>7s} {'dIoU':>7s} {'inner':>7s} {'dinner':>7s} {'metric':>7s} "
           f"{'dmetric':>7s} {'windows':>8s} {'s':>6s}")
     print(line("tile prediction (reference)", reference, reference, len(true_tiles),
                figures["tile prediction"]["seconds"]))
     for name in chosen(args):
         started = time.perf_counter()
-        masks, windows = section_masks(predictor, images, CONFIGS[name], args.offset, cut)
+        masks, windows = (volume_masks(predictor, images, args.offset, cut) if name == VOLUME
+                          else section_masks(predictor, images, CONFIGS[name], args.offset, cut))
         got = scores(tiles_of(masks, rows, cols), true_tiles)
         figures[name] = {**got, "windows": windows, "seconds": time.perf_counter() - started}
         print(line(name, got, reference, windows, figures[name]["seconds"]))
