@@ -6,12 +6,16 @@ minimum area; the per-image competition scores give each run's score with its st
 and the mean per-image difference with the standard error of that paired difference. A
 difference within about two standard errors is noise of the split, not a better recipe.
 
-    python benchmarks/compare_runs.py RUN_A RUN_B
+``--test`` compares the runs' scores on the test split instead, from the per-image scores that
+``benchmarks/accuracy.py`` had ``saltseg evaluate`` write (``RUN/eval/test/per_image.csv``).
+
+    python benchmarks/compare_runs.py RUN_A RUN_B [--test]
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -35,10 +39,19 @@ def per_image_validation_scores(run: Path) -> dict[str, float]:
     return dict(zip(preds.ids, scores.tolist(), strict=True))
 
 
+def per_image_test_scores(run: Path) -> dict[str, float]:
+    """Return each test-split image's competition score for ``run``, as ``accuracy.py`` evaluated it."""
+    table = run / "eval" / "test" / "per_image.csv"
+    if not table.exists():
+        raise SystemExit(f"{table}: missing; benchmarks/accuracy.py writes it when it scores the test split")
+    with table.open(newline="") as f:
+        return {row["id"]: float(row["score"]) for row in csv.DictReader(f)}
+
+
 def paired_differences(a: dict[str, float], b: dict[str, float]) -> np.ndarray:
     """Return a's score minus b's, image by image; both must score the same images."""
     if a.keys() != b.keys():
-        raise SystemExit("the runs validate different images; compare runs of one split")
+        raise SystemExit("the runs scored different images; compare runs of one split")
     return np.array([a[name] - b[name] for name in a])
 
 
@@ -53,7 +66,10 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("runs", type=Path, nargs=2, metavar="RUN")
-    a, b = (per_image_validation_scores(run) for run in parser.parse_args().runs)
+    parser.add_argument("--test", action="store_true", help="Compare the test-split scores.")
+    args = parser.parse_args()
+    scores = per_image_test_scores if args.test else per_image_validation_scores
+    a, b = (scores(run) for run in args.runs)
     first = np.array(list(a.values()))
     print(f"A {mean_and_error(first)}, B {mean_and_error(np.array(list(b.values())))}, "
           f"A - B {mean_and_error(paired_differences(a, b))} over {len(first)} images")
