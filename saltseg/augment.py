@@ -48,7 +48,7 @@ def mosaic_crops(
     images: torch.Tensor, masks: torch.Tensor, share: float, gen: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Return the batch with about ``share`` of its images replaced by an image-sized crop of a 2x2
-    mosaic: the image itself at top left beside three others of the batch, cut at a random offset
+    mosaic: the image itself at top left beside three of the batch drawn at random, cut at a random offset
     so that every crop straddles both seams.
 
     A section predicted in sliding windows puts windows across whatever lies side by side; a
