@@ -259,6 +259,7 @@ def test_two_process_gloo_training_completes_an_epoch(tiny_h5: Path, tmp_path: P
         sys.executable,
         "-m",
         "torch.distributed.run",
+        "--standalone",  # a free port of its own, not the fixed 29500 another process may hold
         "--nproc-per-node",
         "2",
         "-m",
@@ -267,7 +268,7 @@ def test_two_process_gloo_training_completes_an_epoch(tiny_h5: Path, tmp_path: P
                                                                     "--epochs", "2")],
     ]
     done = subprocess.run(args, capture_output=True, text=True, timeout=240, env=env)
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.returncode == 0, done.stderr[:2000] + "\n...\n" + done.stderr[-2000:]
     # the budget's decisions (learning rate each step, cutting an epoch, the end) come from rank 0,
     # so both ranks stop together and report the same run
     assert 1 <= len(metrics(run)) <= 2
