@@ -60,7 +60,7 @@ class TrainOptions:
     loss: str = "bce+dice"
     lovasz_from: float | None = 0.4
     lovasz_hinge: str = "elu"
-    lovasz_symmetric: bool = False
+    lovasz_symmetric: bool = True
     average_from: float | None = None
     monitor: str = "val_map"
     val_fraction: float = 0.2
