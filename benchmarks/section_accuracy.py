@@ -97,12 +97,18 @@ def scores(pred_tiles: np.ndarray, true_tiles: np.ndarray) -> dict[str, float]:
             "metric": competition_score(pred_tiles, true_tiles)}
 
 
+def off_grid(section: np.ndarray, offset: int) -> np.ndarray:
+    """Return ``section`` with a mirrored margin of ``offset`` samples above and to the left, so
+    windows starting at its corner lie off the tile grid."""
+    return np.pad(section, ((offset, 0), (offset, 0)), mode="reflect")
+
+
 def section_masks(predictor: Predictor, sections: np.ndarray, options: WindowOptions, offset: int,
                   cut: tuple[float, int]) -> tuple[np.ndarray, int]:
     """Return the cut masks of ``sections`` predicted off the tile grid, and the windows predicted."""
     masks, windows = [], 0
     for section in sections:
-        shifted = np.pad(section, ((offset, 0), (offset, 0)), mode="reflect")
+        shifted = off_grid(section, offset)
         probs = predict_section(predictor, shifted, options)
         windows += count_windows(shifted.shape, options)
         masks.append(cut_section(probs[offset:, offset:], *cut))
@@ -113,7 +119,7 @@ def volume_masks(predictor: Predictor, sections: np.ndarray, offset: int, cut: t
                  ) -> tuple[np.ndarray, int]:
     """Return the cut masks of ``sections`` stacked, shifted as in :func:`section_masks`, into a
     3-D .npy and predicted by the volume path at its defaults; and the windows predicted."""
-    shifted = np.stack([np.pad(s, ((offset, 0), (offset, 0)), mode="reflect") for s in sections])
+    shifted = np.stack([off_grid(section, offset) for section in sections])
     with tempfile.TemporaryDirectory() as work:
         source, out = Path(work) / "mosaics.npy", Path(work) / "salt.npy"
         np.save(source, shifted.transpose(0, 2, 1))  # (inline, crossline, sample)

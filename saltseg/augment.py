@@ -67,12 +67,12 @@ def mosaic_crops(
     quads = torch.cat([chosen.unsqueeze(1), others], 1).to(images.device)
     rows = (top.unsqueeze(1) + torch.arange(height)).to(images.device)
     cols = (left.unsqueeze(1) + torch.arange(width)).to(images.device)
+    picked = torch.arange(len(chosen), device=images.device)[:, None, None]
     images, masks = images.clone(), masks.clone()
     for batch in (images, masks):
         tiles = batch[quads]  # (m, 4, C, H, W): top left, top right, bottom left, bottom right
         upper, lower = torch.cat([tiles[:, 0], tiles[:, 1]], -1), torch.cat([tiles[:, 2], tiles[:, 3]], -1)
         mosaic = torch.cat([upper, lower], -2)
-        picked = torch.arange(len(chosen), device=images.device)[:, None, None]
         crops = mosaic.permute(0, 2, 3, 1)[picked, rows[:, :, None], cols[:, None, :]]  # (m, H, W, C)
         batch[chosen.to(images.device)] = crops.permute(0, 3, 1, 2)
     return images, masks

@@ -92,7 +92,7 @@ def check_options(opts: TrainOptions) -> None:
         raise SaltsegError(f"unknown loss '{opts.loss}'; choose one of: {', '.join(LOSSES)}")
     if opts.lovasz_hinge not in HINGES:
         raise SaltsegError(f"unknown Lovasz hinge '{opts.lovasz_hinge}'; choose one of: {', '.join(HINGES)}")
-    for name in ("lovasz_from", "average_from"):
+    for name in ("lovasz_from", "average_from", "mosaic"):
         value = getattr(opts, name)
         if value is not None and not 0 <= value <= 1:
             raise SaltsegError(f"--{name.replace('_', '-')} must be a fraction in [0, 1], got {value}")
@@ -112,8 +112,6 @@ def check_options(opts: TrainOptions) -> None:
         raise SaltsegError("--deep-supervision scores the hypercolumn's side maps: add --hypercolumn")
     if problem := InputFit(Fit(opts.fit), input_size(opts)).problem(size_multiple(opts.arch)):
         raise SaltsegError(problem)
-    if not 0 <= opts.mosaic <= 1:
-        raise SaltsegError(f"--mosaic must be a fraction in [0, 1], got {opts.mosaic}")
     if not 0 <= opts.dropout < 1:
         raise SaltsegError(f"--dropout must be in [0, 1), got {opts.dropout}")
 
