@@ -15,10 +15,14 @@ same shifted sections into a uint8 volume (inline, crossline, sample) and predic
 Mosaics of unrelated tiles have seams real geology lacks, so they are harder than real sections.
 
     python benchmarks/section_accuracy.py --run bench-out/run25 [--data bench-out/train.h5]
-        [--grid 4 8] [--offset 37] [--device auto] [--sections N] [--only TEXT] [--quick]
+        [--tiles bench-out/holdout/test.h5] [--grid 4 8] [--offset 37] [--device auto]
+        [--sections N] [--only TEXT] [--quick]
 
 ``--quick`` predicts 2 sections with 3 configurations (a smoke check of the script); ``--only``
-keeps the configurations whose name contains TEXT.
+keeps the configurations whose name contains TEXT. ``--tiles FILE`` lays every tile of a labelled
+HDF5 file instead of the run's validation tiles: the test split of ``benchmarks/holdout.py``
+(``bench-out/holdout/test.h5``), which chose neither the run's epoch and cut nor these defaults,
+gives the figures to report. A file holding any of the run's training images is refused.
 """
 
 from __future__ import annotations
@@ -68,6 +72,16 @@ def validation_tiles(run: RunDir, data: Path | None) -> Dataset:
     keep = [i for i, key in enumerate(dataset.ids) if key in wanted]
     assert dataset.masks is not None, "the data file must be labelled"
     return Dataset([dataset.ids[i] for i in keep], dataset.images[keep], dataset.masks[keep])
+
+
+def unseen_tiles(run: RunDir, tiles: Path) -> Dataset:
+    """Return every labelled tile of ``tiles``; exit if any was one of the run's training images."""
+    dataset = read_dataset(tiles)
+    if dataset.masks is None:
+        raise SystemExit(f"{tiles}: holds no masks")
+    if trained := set(run.read_split()["train"]) & set(dataset.ids):
+        raise SystemExit(f"{tiles}: {len(trained)} of its tiles trained {run.root}")
+    return dataset
 
 
 def mosaics(tiles: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -135,6 +149,7 @@ def parse_args() -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", type=Path, required=True, help="A trained run directory.")
     parser.add_argument("--data", type=Path, help="Labelled HDF5 (default: the run's config.json data).")
+    parser.add_argument("--tiles", type=Path, help="Labelled HDF5 to lay out instead.")
     parser.add_argument("--grid", type=int, nargs=2, default=(4, 8), metavar=("ROWS", "COLS"))
     parser.add_argument("--offset", type=int, default=37, help="Margin moving the windows off the grid.")
     parser.add_argument("--device", default="auto")
@@ -161,7 +176,7 @@ def main() -> None:
     """Score tile prediction and every configuration; print a table and one JSON line."""
     args = parse_args()
     run, (rows, cols) = RunDir(args.run), args.grid
-    data = validation_tiles(run, args.data)
+    data = unseen_tiles(run, args.tiles) if args.tiles else validation_tiles(run, args.data)
     images, truth = mosaics(data.images, rows, cols), mosaics(data.masks, rows, cols)
     limit = 2 if args.quick else args.sections
     images, truth = images[:limit], truth[:limit]
@@ -172,7 +187,8 @@ def main() -> None:
     figures = {"tiles": len(true_tiles), "sections": len(images), "section_shape": list(images.shape[1:]),
                "cut": list(cut), "offset": args.offset,
                "tile prediction": {**reference, "seconds": time.perf_counter() - started}}
-    print(f"{len(true_tiles)} validation tiles in {len(images)} sections of {rows}x{cols} tiles "
+    source = f"tiles of {args.tiles}" if args.tiles else "validation tiles"
+    print(f"{len(true_tiles)} {source} in {len(images)} sections of {rows}x{cols} tiles "
           f"({images.shape[1]}x{images.shape[2]}), windows {args.offset} samples off the grid, "
           f"cut at {cut[0]:.2f} / min area {cut[1]}")
     print(f"{'configuration':48s} {'IoU':>7s} {'dIoU':>7s} {'inner':>7s} {'dinner':>7s} {'metric':>7s} "
