@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from saltseg.schedule import budget_lr, planned_epochs
+from saltseg.schedule import Cycle, planned_epochs
 
 END_MARGIN_EPOCHS = 0.2
 """No new epoch starts when less than this share of an epoch's time is left."""
@@ -77,8 +77,9 @@ class Budget:
         return before_epoch + in_epoch + step_s + val_s > budget
 
     def learning_rate(self, base_lr: float, progress: float, elapsed: float,
-                      epoch_times: Sequence[float], current: float) -> float:
+                      epoch_times: Sequence[float], current: float, cycle: Cycle = Cycle()) -> float:
         """Return the budget schedule's rate at fractional epoch ``progress``: warm-up, then cosine
-        over the planned epochs; after the first epoch a new estimate never raises the rate."""
-        lr = budget_lr(base_lr, progress, self.planned_epochs(elapsed, epoch_times))
-        return min(lr, current) if progress >= 1 else lr
+        over the planned epochs (or over ``cycle``'s share of them); after the first epoch a new
+        estimate never raises the rate, only a cycle's restart does."""
+        lr = cycle.rate(base_lr, progress, self.planned_epochs(elapsed, epoch_times))
+        return min(lr, current) if progress >= 1 and not cycle.restarts_at(progress) else lr

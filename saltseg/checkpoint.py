@@ -32,6 +32,8 @@ class TrainingState:
     averaged_from: int | None = None
     lovasz_since: int | None = None
     """First epoch trained with the Lovasz hinge (it stays on after, even when a run is extended)."""
+    cycle_starts: list[int] = field(default_factory=list)
+    """First epoch of each snapshot cycle after the first (``--snapshots``)."""
 
     def save(self, path: Path) -> None:
         """Write the state atomically to ``path``."""

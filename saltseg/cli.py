@@ -201,6 +201,11 @@ def train_cli(
         _opt(OPTIM, "Average the weights of every epoch after this fraction of the run (e.g. "
              "0.75); best.pt if it validates better. Off by default."),
     ] = _TRAIN.average_from,
+    snapshots: Annotated[
+        int,
+        _opt(OPTIM, "Run the budget's cosine in this many cycles (the first over half the run) and keep "
+             "each cycle's last weights; their ensemble is best.pt if it validates better. 1: off."),
+    ] = _TRAIN.snapshots,
     monitor: Annotated[
         str, _opt(OPTIM, "val_map or val_loss: what best.pt follows.", "--monitor", "--monitor-metric")
     ] = _TRAIN.monitor,

@@ -156,18 +156,23 @@ def load_predictor(models: Models | Sequence[RunDir], device: str = "auto", batc
         raise SaltsegError(f"--batch-size must be at least 1, got {batch_size}")
     members = models.members if isinstance(models, Models) else list(models)
     torch_device = resolve_device(device)
-    nets = [(_load_net(m, torch_device), InputFit.of_config(m.read_config())) for m in members]
+    nets = [(net, InputFit.of_config(m.read_config()))
+            for m in members for net in _load_nets(m, torch_device)]
     return Predictor(nets, torch_device, batch_size, tta)
 
 
-def _load_net(run: RunDir, device: torch.device) -> nn.Module:
-    """Return the run's network with best.pt's weights, in eval mode on ``device``."""
+def _load_nets(run: RunDir, device: torch.device) -> list[nn.Module]:
+    """Return the run's networks with best.pt's weights (one, or each snapshot of ``train
+    --snapshots``), in eval mode on ``device``."""
     config: dict[str, Any] = run.read_config()
-    net = build_model(config)
     state = load_checkpoint(run.best_checkpoint)
+    nets = []
     try:
-        net.load_state_dict(state["model"])
-    except (KeyError, RuntimeError) as exc:
+        for weights in state.get("snapshots") or [state["model"]]:
+            net = build_model(config)
+            net.load_state_dict(weights)
+            nets.append(net.to(device, memory_format=torch.channels_last).eval())
+    except (KeyError, RuntimeError, AttributeError, TypeError) as exc:
         raise fail(run.best_checkpoint, f"does not fit the network of config.json ({type(exc).__name__})"
                    ) from None
-    return net.to(device, memory_format=torch.channels_last).eval()
+    return nets

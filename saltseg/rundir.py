@@ -9,7 +9,9 @@
       train.log              the training log
       curves.png             loss and score per epoch
       checkpoints/last.pt    full training state after every epoch
-      checkpoints/best.pt    model weights at the best validation epoch (or of the epochs' average)
+      checkpoints/best.pt    model weights at the best validation epoch (or of the epochs' average,
+                             or every snapshot's weights under "snapshots" when their ensemble is best)
+      checkpoints/snapshot-K.pt  weights ending snapshot cycle K (``train --snapshots``)
       val_probs.h5           validation probabilities (written by ``threshold``)
       threshold.json         chosen threshold and minimum area
       threshold.png          score against threshold
@@ -86,6 +88,10 @@ class RunDir:
         """Return the default output for the seismic section or volume called ``name`` (``suffix``
         like ".npy"): kept apart from predictions/, so ``rle`` never takes it for tile predictions."""
         return self.sections_dir / f"{name}{suffix}"
+
+    def snapshot_checkpoint(self, cycle: int) -> Path:
+        """Return where the weights that end snapshot cycle ``cycle`` (0-based) are kept."""
+        return self.checkpoints_dir / f"snapshot-{cycle}.pt"
 
     def eval_dir(self, name: str) -> Path:
         """Return the folder of ``evaluate``'s outputs for the data called ``name``."""

@@ -7,6 +7,10 @@ Two schedules, chosen by whether the run has a time budget:
 - ``budget``: a linear warm-up over the first epoch, then a cosine decay to 1% of the base rate
   over the epochs that fit in the budget, re-estimated from the measured epoch time (a new
   estimate never raises the rate). No early stop: the budget ends the run.
+
+With ``--snapshots K`` the budget's cosine runs in K cycles (:class:`Cycle`): the first over
+:data:`FIRST_CYCLE_SHARE` of the run, the others sharing the rest equally, each restarting at the
+base rate and ending at 1% of it, where its weights are kept as one member of the run's ensemble.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ PLATEAU_PATIENCE = 5
 PLATEAU_MIN_LR = 1e-5
 EARLY_STOP_PATIENCE = 10
 BUDGET_FINAL_FRACTION = 0.01
+FIRST_CYCLE_SHARE = 0.5
+"""Share of the run taken by the first of several snapshot cycles (the others share the rest)."""
 
 
 @dataclass
@@ -86,6 +92,41 @@ def budget_lr(base_lr: float, progress_epochs: float, total_epochs: float) -> fl
     t = min((progress_epochs - 1.0) / span, 1.0)
     floor = base_lr * BUDGET_FINAL_FRACTION
     return floor + (base_lr - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
+def cycle_bounds(cycles: int) -> list[float]:
+    """Return the run fractions where ``cycles`` cosine cycles start, and 1 (where the last ends)."""
+    if cycles == 1:
+        return [0.0, 1.0]
+    rest = (1.0 - FIRST_CYCLE_SHARE) / (cycles - 1)
+    return [0.0, *(FIRST_CYCLE_SHARE + k * rest for k in range(cycles - 1)), 1.0]
+
+
+@dataclass(frozen=True)
+class Cycle:
+    """The snapshot cycle a step belongs to: ``index`` of ``cycles``, begun at epoch ``start``
+    (fractional epochs, 0 for the first)."""
+
+    cycles: int = 1
+    index: int = 0
+    start: float = 0.0
+
+    def end(self, planned: float) -> float:
+        """Return the epoch this cycle ends at when the run is to reach ``planned`` epochs."""
+        return max(cycle_bounds(self.cycles)[self.index + 1] * planned, self.start + 1.0)
+
+    def rate(self, base_lr: float, progress: float, planned: float) -> float:
+        """Return the learning rate at fractional epoch ``progress``: the budget's warm-up and cosine
+        in the first cycle, a cosine from ``base_lr`` down in a later one."""
+        if self.index == 0:
+            return budget_lr(base_lr, progress, self.end(planned))
+        t = min(max((progress - self.start) / (self.end(planned) - self.start), 0.0), 1.0)
+        floor = base_lr * BUDGET_FINAL_FRACTION
+        return floor + (base_lr - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+    def restarts_at(self, progress: float) -> bool:
+        """Whether ``progress`` is this later cycle's first step (where the rate may rise)."""
+        return self.index > 0 and progress <= self.start
 
 
 def planned_epochs(budget_s: float, elapsed_s: float, epoch_s: float, done: int, cap: int) -> float:

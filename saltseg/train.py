@@ -58,12 +58,17 @@ class TrainSummary:
     stop_reason: str
     averaged_from: int | None = None
     """First epoch of the weight average when the average is best.pt, else None."""
+    snapshot_epochs: list[int] | None = None
+    """The epochs whose weights best.pt holds as an ensemble (``--snapshots``), else None."""
 
     @property
     def best_weights(self) -> str:
-        """Return what best.pt holds: 'best epoch N' or 'average of epochs A-N'."""
+        """Return what best.pt holds: 'best epoch N', 'average of epochs A-N' or 'snapshots of epochs
+        A, B, N'."""
         if self.averaged_from:
             return f"average of epochs {self.averaged_from}-{self.best_epoch}"
+        if self.snapshot_epochs:
+            return f"snapshots of epochs {', '.join(map(str, self.snapshot_epochs))}"
         return f"best epoch {self.best_epoch}"
 
 
@@ -200,7 +205,7 @@ def _clear_run(run: RunDir) -> None:
 
 
 def _summary(run: RunDir, trainer: Trainer, reason: str) -> TrainSummary:
-    best = trainer.average_row or next(r for r in trainer.rows if r["epoch"] == trainer.stopper.best_epoch)
+    best = trainer.adopted_row or next(r for r in trainer.rows if r["epoch"] == trainer.stopper.best_epoch)
     return TrainSummary(
         run=run.root,
         epochs_run=trainer.epoch,
@@ -209,6 +214,7 @@ def _summary(run: RunDir, trainer: Trainer, reason: str) -> TrainSummary:
         best_val_map=best["val_map"],
         best_checkpoint=run.best_checkpoint,
         stop_reason=reason,
-        averaged_from=int(best["averaged_from"]) if trainer.average_row else None,
+        averaged_from=best.get("averaged_from"),
+        snapshot_epochs=best.get("snapshot_epochs"),
     )
 

@@ -62,6 +62,7 @@ class TrainOptions:
     lovasz_hinge: str = "elu"
     lovasz_symmetric: bool = True
     average_from: float | None = None
+    snapshots: int = 1
     monitor: str = "val_map"
     val_fraction: float = 0.2
     folds: int = 1
@@ -112,6 +113,12 @@ def check_options(opts: TrainOptions) -> None:
         raise SaltsegError("--deep-supervision scores the hypercolumn's side maps: add --hypercolumn")
     if problem := InputFit(Fit(opts.fit), input_size(opts)).problem(size_multiple(opts.arch)):
         raise SaltsegError(problem)
+    if opts.snapshots < 1:
+        raise SaltsegError(f"--snapshots must be at least 1, got {opts.snapshots}")
+    if opts.snapshots > 1 and opts.budget is None:
+        raise SaltsegError("--snapshots cycles the budget's cosine schedule: add --budget")
+    if opts.snapshots > 1 and opts.average_from is not None:
+        raise SaltsegError("--snapshots and --average-from each choose what best.pt holds: use one")
     if not 0 <= opts.dropout < 1:
         raise SaltsegError(f"--dropout must be in [0, 1), got {opts.dropout}")
 

@@ -3,7 +3,9 @@
 Each concern has a unit of its own: the images on the device (:class:`TrainingData`), the time
 budget's decisions (:class:`~saltseg.budget.Budget`), the weight average
 (:class:`~saltseg.averaging.WeightAverage`) and the checkpoint (:class:`TrainingState`). This
-module runs the epochs. Under ``torchrun`` every decision that depends on a clock (end of the run,
+module runs the epochs, and with ``--snapshots K`` keeps the weights that end each cycle of the
+schedule (:class:`~saltseg.schedule.Cycle`) and makes their ensemble best.pt when it validates
+better than the best epoch. Under ``torchrun`` every decision that depends on a clock (end of the run,
 cutting an epoch, the learning rate, the loss switch) is taken on rank 0 and shared.
 """
 
@@ -32,8 +34,8 @@ from saltseg.losses import SIDE_LOSS_WEIGHT, Loss, pixel_loss
 from saltseg.metric import competition_score, iou_per_image
 from saltseg.models import build_model
 from saltseg.plots import plot_curves
-from saltseg.rundir import RunDir, save_checkpoint
-from saltseg.schedule import EarlyStopping, plateau_scheduler
+from saltseg.rundir import RunDir, load_checkpoint, save_checkpoint
+from saltseg.schedule import Cycle, EarlyStopping, cycle_bounds, plateau_scheduler
 from saltseg.shapes import InputFit
 from saltseg.training_data import TrainingData
 
@@ -41,7 +43,7 @@ log = logging.getLogger("saltseg")
 
 AVERAGE_RESERVE_EPOCHS = 0.5
 """Share of an epoch's time kept at the end of a budget for the weight average's batch-norm pass
-and validation."""
+and validation, or the validation of the snapshots' ensemble."""
 
 
 def fraction(config: dict[str, Any], key: str) -> float:
@@ -81,9 +83,11 @@ class Trainer:
         fp16 = Precision(config["precision"]) is Precision.fp16
         self.scaler = torch.amp.GradScaler(device.type) if fp16 else None
         self.average = WeightAverage(self.model) if fraction(config, "average_from") < 1 else None
-        reserve = AVERAGE_RESERVE_EPOCHS if self.average else 0.0
+        self.cycles = int(config.get("snapshots", 1))
+        self.cycle_starts: list[int] = []
+        reserve = AVERAGE_RESERVE_EPOCHS if self.average or self.cycles > 1 else 0.0
         self.budget = Budget(config.get("budget"), config["epochs"], reserve)
-        self.average_row: dict[str, float] | None = None
+        self.adopted_row: dict[str, Any] | None = None
         self.epoch, self.rows, self.seconds = 0, [], 0.0
         self.lovasz_since: int | None = None
         self.last_validation_s: float | None = None
@@ -108,7 +112,11 @@ class Trainer:
             self._run_epoch(self.epoch + 1)
             self.epochs_this_call += 1
         if self.ranks.is_main and self.epochs_this_call:
-            self._adopt_average_if_better()
+            if self.cycles > 1:
+                self._save_snapshot()
+                self._adopt_snapshots_if_better()
+            else:
+                self._adopt_average_if_better()
         return reason
 
     def end_reason(self) -> str | None:
@@ -126,9 +134,14 @@ class Trainer:
 
     def _run_epoch(self, epoch: int) -> None:
         start, before = time.monotonic(), self.seconds
-        lovasz, averaging = distributed.decided_on_main(lambda: self._epoch_plan(epoch), self.ranks)
+        plan = distributed.decided_on_main(lambda: self._epoch_plan(epoch), self.ranks)
+        lovasz, averaging, new_cycle = plan
         if lovasz and self.lovasz_since is None:
             self.lovasz_since = epoch
+        if new_cycle:
+            if self.ranks.is_main:
+                self._save_snapshot()
+            self.cycle_starts.append(epoch)
         gen = torch.Generator().manual_seed(self.config["seed"] * 100_003 + epoch)
         torch.manual_seed(int(torch.randint(2**62, (1,), generator=gen)))
         order = self.data.epoch_order(gen, self.config.get("pseudo_ratio", 0.0))
@@ -153,11 +166,24 @@ class Trainer:
             self._write_epoch(improved)
         self._log_epoch(self.rows[-1], improved, steps, len(batches))
 
-    def _epoch_plan(self, epoch: int) -> tuple[bool, bool]:
-        """Return whether ``epoch`` trains with the Lovasz hinge (once on, it stays on) and whether
-        its weights join the average."""
+    def _epoch_plan(self, epoch: int) -> tuple[bool, bool, bool]:
+        """Return whether ``epoch`` trains with the Lovasz hinge (once on, it stays on), whether its
+        weights join the average, and whether it starts the next snapshot cycle."""
         lovasz = self.lovasz_since is not None or self._in_last_part(epoch, "lovasz_from")
-        return lovasz, self._in_last_part(epoch, "average_from")
+        return lovasz, self._in_last_part(epoch, "average_from"), self._starts_cycle(epoch)
+
+    def _starts_cycle(self, epoch: int) -> bool:
+        """Whether ``epoch`` begins the next of the run's snapshot cycles (one per epoch at most)."""
+        following = len(self.cycle_starts) + 1
+        if following >= self.cycles:
+            return False
+        planned = self.budget.planned_epochs(self.seconds, self._epoch_times())
+        return epoch - 1 >= cycle_bounds(self.cycles)[following] * planned
+
+    def _cycle(self) -> Cycle:
+        """Return the snapshot cycle the run is in."""
+        start = self.cycle_starts[-1] - 1.0 if self.cycle_starts else 0.0
+        return Cycle(self.cycles, len(self.cycle_starts), start)
 
     def _in_last_part(self, epoch: int, key: str) -> bool:
         """Whether ``epoch`` comes after the fraction ``config[key]`` of the planned epochs."""
@@ -207,7 +233,7 @@ class Trainer:
         """Return the budget schedule's learning rate for the step, and whether to take it."""
         times = self._epoch_times()
         lr = self.budget.learning_rate(self.config["lr"], epoch - 1 + step / max(steps, 1), before, times,
-                                       self.optimizer.param_groups[0]["lr"])
+                                       self.optimizer.param_groups[0]["lr"], self._cycle())
         val_batches = len(self.data.val_images) / self.config["batch_size"]
         cut = step > 0 and self.budget.must_cut(before, in_epoch, step, val_batches, times,
                                                 self.last_validation_s)
@@ -227,8 +253,23 @@ class Trainer:
 
     def _validate(self, model: nn.Module | None = None) -> dict[str, float]:
         batch = 2 * self.config["batch_size"]
-        images, truth = self.data.val_images, self.data.val_masks.bool()
-        logits = predict_logits(model or self.model, images, self.input_fit, batch, self.precision)
+        return self._scores(predict_logits(model or self.model, self.data.val_images, self.input_fit, batch,
+                                           self.precision))
+
+    def _validate_members(self, states: list[dict[str, torch.Tensor]]) -> dict[str, float]:
+        """Validate the ensemble of ``states`` (the mean of their probabilities), as predict averages it."""
+        net = build_model(self.config).to(self.device, memory_format=torch.channels_last)
+        probs = torch.zeros(self.data.val_masks.shape, device=self.device)
+        for state in states:
+            net.load_state_dict(state)
+            logits = predict_logits(net, self.data.val_images, self.input_fit, 2 * self.config["batch_size"],
+                                    self.precision)
+            probs += torch.sigmoid(logits.float()) / len(states)
+        return self._scores(torch.logit(probs, eps=1e-6))
+
+    def _scores(self, logits: torch.Tensor) -> dict[str, float]:
+        """Return the validation loss, mean IoU and competition score of validation ``logits``."""
+        truth = self.data.val_masks.bool()
         loss = self.val_loss_fn(logits.unsqueeze(1), truth.unsqueeze(1).float()).item()
         pred = logits > 0
         return {
@@ -255,8 +296,33 @@ class Trainer:
             "*best" if better else f"(epoch {self.stopper.best_epoch} stays best)",
         )
         if better:
-            self.average_row = {"epoch": self.epoch, "averaged_from": first, **val}
-            save_checkpoint(self.run.best_checkpoint, {"model": averaged.state_dict(), **self.average_row})
+            self.adopted_row = {"epoch": self.epoch, "averaged_from": first, **val}
+            save_checkpoint(self.run.best_checkpoint, {"model": averaged.state_dict(), **self.adopted_row})
+
+    def _save_snapshot(self) -> None:
+        """Keep the weights that end the current snapshot cycle (the last cycle's: the run's end)."""
+        save_checkpoint(self.run.snapshot_checkpoint(len(self.cycle_starts)),
+                        {"model": self.model.state_dict(), "epoch": self.epoch})
+
+    def _adopt_snapshots_if_better(self) -> None:
+        """Validate the ensemble of the cycles' snapshots and make it best.pt (every member's weights,
+        the last as its "model") when it beats the best epoch on the monitored value."""
+        cycles = range(len(self.cycle_starts) + 1)
+        snapshots = [load_checkpoint(self.run.snapshot_checkpoint(k)) for k in cycles]
+        if len(snapshots) < 2:
+            return
+        states, epochs = [s["model"] for s in snapshots], [int(s["epoch"]) for s in snapshots]
+        val = self._validate_members(states)
+        better = self.stopper.improves(val[self.config["monitor"]])
+        log.info(
+            "snapshots of epochs %s: val_loss %.4f  val_iou %.3f  val_map %.3f  %s",
+            ", ".join(map(str, epochs)), val["val_loss"], val["val_iou"], val["val_map"],
+            "*best" if better else f"(epoch {self.stopper.best_epoch} stays best)",
+        )
+        if better:
+            self.adopted_row = {"epoch": self.epoch, "snapshot_epochs": epochs, **val}
+            best = {"model": states[-1], "snapshots": states, **self.adopted_row}
+            save_checkpoint(self.run.best_checkpoint, best)
 
     def _write_epoch(self, improved: bool) -> None:
         if improved:
@@ -280,6 +346,7 @@ class Trainer:
             averaged=self.average.state_dict() if self.average else {},
             averaged_from=self.average.first_epoch if self.average else None,
             lovasz_since=self.lovasz_since,
+            cycle_starts=self.cycle_starts,
         ).save(self.run.last_checkpoint)
 
     def _restore(self, state: TrainingState, extending: bool) -> None:
@@ -301,6 +368,7 @@ class Trainer:
                        f"({type(exc).__name__})") from None
         self.epoch, self.rows, self.seconds = state.epoch, list(state.rows), state.seconds
         self.lovasz_since = state.lovasz_since
+        self.cycle_starts = list(state.cycle_starts)
         if extending and self.stopper.stop:
             log.info("extending a run that stopped early: %d more epochs without improvement allowed",
                      self.stopper.patience)
