@@ -4,9 +4,10 @@ Each concern has a unit of its own: the images on the device (:class:`TrainingDa
 budget's decisions (:class:`~saltseg.budget.Budget`), the weight average
 (:class:`~saltseg.averaging.WeightAverage`) and the checkpoint (:class:`TrainingState`). This
 module runs the epochs, and with ``--snapshots K`` keeps the weights that end each cycle of the
-schedule (:class:`~saltseg.schedule.Cycle`) and makes their ensemble best.pt when it validates
-better than the best epoch. Under ``torchrun`` every decision that depends on a clock (end of the run,
-cutting an epoch, the learning rate, the loss switch) is taken on rank 0 and shared.
+schedule (:class:`~saltseg.snapshots.SnapshotCycles`) and makes their ensemble best.pt when it
+validates better than the best epoch. Under ``torchrun`` every decision that depends on a clock
+(end of the run, cutting an epoch, the learning rate, the loss switch, a new cycle) is taken on
+rank 0 and shared.
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ from saltseg.losses import SIDE_LOSS_WEIGHT, Loss, pixel_loss
 from saltseg.metric import competition_score, iou_per_image
 from saltseg.models import build_model
 from saltseg.plots import plot_curves
-from saltseg.rundir import RunDir, load_checkpoint, save_checkpoint
-from saltseg.schedule import Cycle, EarlyStopping, cycle_bounds, plateau_scheduler
+from saltseg.rundir import RunDir, save_checkpoint
+from saltseg.schedule import EarlyStopping, plateau_scheduler
 from saltseg.shapes import InputFit
+from saltseg.snapshots import SnapshotCycles
 from saltseg.training_data import TrainingData
 
 log = logging.getLogger("saltseg")
@@ -83,9 +85,8 @@ class Trainer:
         fp16 = Precision(config["precision"]) is Precision.fp16
         self.scaler = torch.amp.GradScaler(device.type) if fp16 else None
         self.average = WeightAverage(self.model) if fraction(config, "average_from") < 1 else None
-        self.cycles = int(config.get("snapshots", 1))
-        self.cycle_starts: list[int] = []
-        reserve = AVERAGE_RESERVE_EPOCHS if self.average or self.cycles > 1 else 0.0
+        self.snapshots = SnapshotCycles(int(config.get("snapshots", 1)), run)
+        reserve = AVERAGE_RESERVE_EPOCHS if self.average or self.snapshots.cycles > 1 else 0.0
         self.budget = Budget(config.get("budget"), config["epochs"], reserve)
         self.adopted_row: dict[str, Any] | None = None
         self.epoch, self.rows, self.seconds = 0, [], 0.0
@@ -112,8 +113,8 @@ class Trainer:
             self._run_epoch(self.epoch + 1)
             self.epochs_this_call += 1
         if self.ranks.is_main and self.epochs_this_call:
-            if self.cycles > 1:
-                self._save_snapshot()
+            if self.snapshots.cycles > 1:
+                self.snapshots.keep(self.model, self.epoch)
                 self._adopt_snapshots_if_better()
             else:
                 self._adopt_average_if_better()
@@ -134,14 +135,14 @@ class Trainer:
 
     def _run_epoch(self, epoch: int) -> None:
         start, before = time.monotonic(), self.seconds
-        plan = distributed.decided_on_main(lambda: self._epoch_plan(epoch), self.ranks)
-        lovasz, averaging, new_cycle = plan
+        lovasz, averaging, new_cycle = distributed.decided_on_main(lambda: self._epoch_plan(epoch),
+                                                                   self.ranks)
         if lovasz and self.lovasz_since is None:
             self.lovasz_since = epoch
         if new_cycle:
             if self.ranks.is_main:
-                self._save_snapshot()
-            self.cycle_starts.append(epoch)
+                self.snapshots.keep(self.model, self.epoch)
+            self.snapshots.starts.append(epoch)
         gen = torch.Generator().manual_seed(self.config["seed"] * 100_003 + epoch)
         torch.manual_seed(int(torch.randint(2**62, (1,), generator=gen)))
         order = self.data.epoch_order(gen, self.config.get("pseudo_ratio", 0.0))
@@ -170,20 +171,8 @@ class Trainer:
         """Return whether ``epoch`` trains with the Lovasz hinge (once on, it stays on), whether its
         weights join the average, and whether it starts the next snapshot cycle."""
         lovasz = self.lovasz_since is not None or self._in_last_part(epoch, "lovasz_from")
-        return lovasz, self._in_last_part(epoch, "average_from"), self._starts_cycle(epoch)
-
-    def _starts_cycle(self, epoch: int) -> bool:
-        """Whether ``epoch`` begins the next of the run's snapshot cycles (one per epoch at most)."""
-        following = len(self.cycle_starts) + 1
-        if following >= self.cycles:
-            return False
         planned = self.budget.planned_epochs(self.seconds, self._epoch_times())
-        return epoch - 1 >= cycle_bounds(self.cycles)[following] * planned
-
-    def _cycle(self) -> Cycle:
-        """Return the snapshot cycle the run is in."""
-        start = self.cycle_starts[-1] - 1.0 if self.cycle_starts else 0.0
-        return Cycle(self.cycles, len(self.cycle_starts), start)
+        return lovasz, self._in_last_part(epoch, "average_from"), self.snapshots.starts_next(epoch, planned)
 
     def _in_last_part(self, epoch: int, key: str) -> bool:
         """Whether ``epoch`` comes after the fraction ``config[key]`` of the planned epochs."""
@@ -233,7 +222,7 @@ class Trainer:
         """Return the budget schedule's learning rate for the step, and whether to take it."""
         times = self._epoch_times()
         lr = self.budget.learning_rate(self.config["lr"], epoch - 1 + step / max(steps, 1), before, times,
-                                       self.optimizer.param_groups[0]["lr"], self._cycle())
+                                       self.optimizer.param_groups[0]["lr"], self.snapshots.cycle())
         val_batches = len(self.data.val_images) / self.config["batch_size"]
         cut = step > 0 and self.budget.must_cut(before, in_epoch, step, val_batches, times,
                                                 self.last_validation_s)
@@ -299,16 +288,10 @@ class Trainer:
             self.adopted_row = {"epoch": self.epoch, "averaged_from": first, **val}
             save_checkpoint(self.run.best_checkpoint, {"model": averaged.state_dict(), **self.adopted_row})
 
-    def _save_snapshot(self) -> None:
-        """Keep the weights that end the current snapshot cycle (the last cycle's: the run's end)."""
-        save_checkpoint(self.run.snapshot_checkpoint(len(self.cycle_starts)),
-                        {"model": self.model.state_dict(), "epoch": self.epoch})
-
     def _adopt_snapshots_if_better(self) -> None:
         """Validate the ensemble of the cycles' snapshots and make it best.pt (every member's weights,
         the last as its "model") when it beats the best epoch on the monitored value."""
-        cycles = range(len(self.cycle_starts) + 1)
-        snapshots = [load_checkpoint(self.run.snapshot_checkpoint(k)) for k in cycles]
+        snapshots = self.snapshots.kept()
         if len(snapshots) < 2:
             return
         states, epochs = [s["model"] for s in snapshots], [int(s["epoch"]) for s in snapshots]
@@ -346,7 +329,7 @@ class Trainer:
             averaged=self.average.state_dict() if self.average else {},
             averaged_from=self.average.first_epoch if self.average else None,
             lovasz_since=self.lovasz_since,
-            cycle_starts=self.cycle_starts,
+            cycle_starts=self.snapshots.starts,
         ).save(self.run.last_checkpoint)
 
     def _restore(self, state: TrainingState, extending: bool) -> None:
@@ -368,7 +351,7 @@ class Trainer:
                        f"({type(exc).__name__})") from None
         self.epoch, self.rows, self.seconds = state.epoch, list(state.rows), state.seconds
         self.lovasz_since = state.lovasz_since
-        self.cycle_starts = list(state.cycle_starts)
+        self.snapshots.starts = list(state.cycle_starts)
         if extending and self.stopper.stop:
             log.info("extending a run that stopped early: %d more epochs without improvement allowed",
                      self.stopper.patience)
