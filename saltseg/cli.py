@@ -214,7 +214,8 @@ def train_cli(
     ] = _TRAIN.augment,
     mosaic: Annotated[
         float, _opt(OPTIM, "Share of training images replaced by a crop across four of the batch's "
-                    "images, so windows that straddle unrelated tiles of a section are seen in training.")
+                    "images, so windows that straddle unrelated tiles of a section are seen in training "
+                    "(0.75 for a run meant for sections).")
     ] = _TRAIN.mosaic,
     seed: Annotated[int, _opt(OPTIM, "Seed of the split and the training.")] = _TRAIN.seed,
     teacher: Annotated[
