@@ -89,7 +89,11 @@ def budget_lr(base_lr: float, progress_epochs: float, total_epochs: float) -> fl
     if progress_epochs < 1.0:
         return base_lr * (0.1 + 0.9 * progress_epochs)
     span = max(total_epochs - 1.0, 1e-9)
-    t = min((progress_epochs - 1.0) / span, 1.0)
+    return cosine_decay(base_lr, min((progress_epochs - 1.0) / span, 1.0))
+
+
+def cosine_decay(base_lr: float, t: float) -> float:
+    """Return the rate at share ``t`` (0..1) of a cosine from ``base_lr`` down to its final 1%."""
     floor = base_lr * BUDGET_FINAL_FRACTION
     return floor + (base_lr - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
 
@@ -120,9 +124,8 @@ class Cycle:
         in the first cycle, a cosine from ``base_lr`` down in a later one."""
         if self.index == 0:
             return budget_lr(base_lr, progress, self.end(planned))
-        t = min(max((progress - self.start) / (self.end(planned) - self.start), 0.0), 1.0)
-        floor = base_lr * BUDGET_FINAL_FRACTION
-        return floor + (base_lr - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
+        share = (progress - self.start) / (self.end(planned) - self.start)
+        return cosine_decay(base_lr, min(max(share, 0.0), 1.0))
 
     def restarts_at(self, progress: float) -> bool:
         """Whether ``progress`` is this later cycle's first step (where the rate may rise)."""

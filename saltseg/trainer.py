@@ -170,14 +170,14 @@ class Trainer:
     def _epoch_plan(self, epoch: int) -> tuple[bool, bool, bool]:
         """Return whether ``epoch`` trains with the Lovasz hinge (once on, it stays on), whether its
         weights join the average, and whether it starts the next snapshot cycle."""
-        lovasz = self.lovasz_since is not None or self._in_last_part(epoch, "lovasz_from")
         planned = self.budget.planned_epochs(self.seconds, self._epoch_times())
-        return lovasz, self._in_last_part(epoch, "average_from"), self.snapshots.starts_next(epoch, planned)
+        lovasz = self.lovasz_since is not None or self._in_last_part(epoch, "lovasz_from", planned)
+        averaging = self._in_last_part(epoch, "average_from", planned)
+        return lovasz, averaging, self.snapshots.starts_next(epoch, planned)
 
-    def _in_last_part(self, epoch: int, key: str) -> bool:
-        """Whether ``epoch`` comes after the fraction ``config[key]`` of the planned epochs."""
+    def _in_last_part(self, epoch: int, key: str, planned: float) -> bool:
+        """Whether ``epoch`` comes after the fraction ``config[key]`` of ``planned`` epochs."""
         start = fraction(self.config, key)
-        planned = self.budget.planned_epochs(self.seconds, self._epoch_times())
         return start < 1 and epoch - 1 >= start * planned
 
     def _rank_batches(self, order: torch.Tensor) -> list[torch.Tensor]:
@@ -241,9 +241,12 @@ class Trainer:
         return val
 
     def _validate(self, model: nn.Module | None = None) -> dict[str, float]:
-        batch = 2 * self.config["batch_size"]
-        return self._scores(predict_logits(model or self.model, self.data.val_images, self.input_fit, batch,
-                                           self.precision))
+        return self._scores(self._val_logits(model or self.model))
+
+    def _val_logits(self, model: nn.Module) -> torch.Tensor:
+        """Return ``model``'s logits for the validation images (twice the training batch at a time)."""
+        return predict_logits(model, self.data.val_images, self.input_fit, 2 * self.config["batch_size"],
+                              self.precision)
 
     def _validate_members(self, states: list[dict[str, torch.Tensor]]) -> dict[str, float]:
         """Validate the ensemble of ``states`` (the mean of their probabilities), as predict averages it."""
@@ -251,9 +254,7 @@ class Trainer:
         probs = torch.zeros(self.data.val_masks.shape, device=self.device)
         for state in states:
             net.load_state_dict(state)
-            logits = predict_logits(net, self.data.val_images, self.input_fit, 2 * self.config["batch_size"],
-                                    self.precision)
-            probs += torch.sigmoid(logits.float()) / len(states)
+            probs += torch.sigmoid(self._val_logits(net).float()) / len(states)
         return self._scores(torch.logit(probs, eps=1e-6))
 
     def _scores(self, logits: torch.Tensor) -> dict[str, float]:
