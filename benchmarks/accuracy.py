@@ -19,6 +19,11 @@ for ``--teacher-share`` of it (0.45), its threshold, its predictions on the comp
 unlabelled test.zip images (checked to hold no test-split image), and a student (``train
 --teacher --unlabelled``) for what is left; the student is thresholded and scored as above.
 
+``--folds K`` measures a K-fold ensemble within the same budget instead: K runs on dev.h5
+(``train --folds K --fold I``, each for a K-th of the budget), one cut for their ensemble from
+every dev image's out-of-fold prediction (``saltseg threshold f0 ... --ensemble``), and the
+ensemble scored on the test split once.
+
 ``--set KEY=VALUE`` overrides a training option (as named in config.json) to compare recipes;
 give each recipe its own ``--out``. A smoke check: ``--budget 2m --seeds 0 --set arch=unet --set
 start_filters=4 --set epochs=1``.
@@ -49,17 +54,18 @@ from saltseg.threshold import threshold
 from saltseg.train import TrainSummary, train
 from saltseg.train_options import TrainOptions
 
-FIXED_OPTIONS = ("data", "run", "seed")
+FIXED_OPTIONS = ("data", "run", "seed", "folds", "fold")
 """Training options this script sets itself (``--set`` may not)."""
 
 
 @dataclass
 class SeedResult:
-    """One seed's run: its validation choice and its test-split scores."""
+    """One seed's run (or ensemble of runs): its validation choice and its test-split scores."""
 
     seed: int
     run: Path
-    summary: TrainSummary
+    summaries: list[TrainSummary]
+    """What each trained model reports: one run, a student, or each fold."""
     validation: ThresholdChoice
     test_scores: np.ndarray
     train_minutes: float
@@ -74,8 +80,8 @@ class SeedResult:
             "validation_score": self.validation.score,
             "threshold": self.validation.threshold,
             "min_area": self.validation.min_area,
-            "best_epoch": self.summary.best_epoch,
-            "epochs": self.summary.epochs_run,
+            "best_epoch": [s.best_epoch for s in self.summaries],
+            "epochs": [s.epochs_run for s in self.summaries],
             "train_minutes": self.train_minutes,
             "train_images_per_s": self.images_per_s,
         }
@@ -99,7 +105,8 @@ def overrides(pairs: list[str]) -> dict[str, object]:
     for pair in pairs:
         key, _, text = pair.partition("=")
         if key not in known:
-            raise SystemExit(f"--set {pair}: unknown option {key}, or one this script sets (--seeds)")
+            raise SystemExit(f"--set {pair}: unknown option {key}, or one this script sets "
+                             "(--seeds, --folds)")
         try:
             out[key] = json.loads(text)
         except json.JSONDecodeError:
@@ -135,8 +142,13 @@ def test_scores(run: Path, test: Path) -> np.ndarray:
         return np.array([float(row["score"]) for row in csv.DictReader(f)])
 
 
-def images_per_s(run: Path) -> float:
-    """Return the run's training rate: training images times epochs over the epochs' seconds."""
+def images_per_s(summaries: list[TrainSummary]) -> float:
+    """Return the runs' training rate: training images times epochs over the epochs' seconds."""
+    return float(np.mean([run_images_per_s(s.run) for s in summaries]))
+
+
+def run_images_per_s(run: Path) -> float:
+    """Return one run's training rate: training images times epochs over the epochs' seconds."""
     rundir = RunDir(run)
     rows = rundir.read_metrics()
     return len(rundir.read_split()["train"]) * len(rows) / sum(r["seconds"] for r in rows)
@@ -166,28 +178,42 @@ def train_student(files: HoldoutFiles, unlabelled: Path, run: Path, seconds: flo
     return train_on_dev(files.dev, run, f"{left:.0f}s", seed, student)
 
 
+def train_folds(dev: Path, home: Path, seconds: float, seed: int, extra: dict[str, object], k: int
+                ) -> list[TrainSummary]:
+    """K runs on dev.h5 (fold I of K each, a K-th of ``seconds`` each), then one cut for their
+    ensemble ``home`` from the folds' out-of-fold predictions."""
+    summaries = [train_on_dev(dev, home.with_name(f"{home.name}-fold{i}"), f"{seconds / k:.0f}s", seed,
+                              {**extra, "folds": k, "fold": i}) for i in range(k)]
+    threshold([s.run for s in summaries], ensemble=home)
+    return summaries
+
+
 def run_seed(files: HoldoutFiles, args: argparse.Namespace, seed: int) -> SeedResult:
-    """Train (the pseudo-label chain with ``--pseudo``), threshold on validation, and score the test
-    split, for one seed."""
+    """Train (the pseudo-label chain with ``--pseudo``, K folds with ``--folds``), threshold on
+    validation, and score the test split, for one seed."""
     run = args.out / f"run-{args.budget}-seed{seed}"
-    started = time.monotonic()
+    started, seconds = time.monotonic(), parse_duration(args.budget)
     if args.pseudo:
         extra = {**overrides(args.set), "teacher_share": args.teacher_share}
-        summary = train_student(files, unlabelled_file(args), run, parse_duration(args.budget), seed, extra)
+        summaries = [train_student(files, unlabelled_file(args), run, seconds, seed, extra)]
+    elif args.folds > 1:
+        summaries = train_folds(files.dev, run, seconds, seed, overrides(args.set), args.folds)
     else:
-        summary = train_on_dev(files.dev, run, args.budget, seed, overrides(args.set))
+        summaries = [train_on_dev(files.dev, run, args.budget, seed, overrides(args.set))]
     minutes = (time.monotonic() - started) / 60
     choice = threshold([run]).choice
-    return SeedResult(seed, run, summary, choice, test_scores(run, files.test), minutes, images_per_s(run))
+    return SeedResult(seed, run, summaries, choice, test_scores(run, files.test), minutes,
+                      images_per_s(summaries))
 
 
 def report(results: list[SeedResult], args: argparse.Namespace) -> None:
     """Print each seed's line, the mean over seeds, and one JSON line."""
     for r in results:
+        models = "; ".join(f"{s.best_weights} of {s.epochs_run} epochs" for s in r.summaries)
         print(f"seed {r.seed}: test {r.test_scores.mean():.4f} +- {standard_error(r.test_scores):.4f} "
               f"({len(r.test_scores)} images); validation {r.validation.score:.4f} at threshold "
-              f"{r.validation.threshold:.2f}, min area {r.validation.min_area}; {r.summary.best_weights} "
-              f"of {r.summary.epochs_run} epochs; {r.train_minutes:.1f} min, {r.images_per_s:.1f} images/s")
+              f"{r.validation.threshold:.2f}, min area {r.validation.min_area}; {models}; "
+              f"{r.train_minutes:.1f} min, {r.images_per_s:.1f} images/s")
     per_image = np.mean([r.test_scores for r in results], axis=0)
     mean, error = float(per_image.mean()), standard_error(per_image)
     print(f"budget {args.budget}: test score {mean:.4f} +- {error:.4f} "
@@ -213,7 +239,11 @@ def main() -> None:
     parser.add_argument("--pseudo", action="store_true",
                         help="Teacher, its predictions on test.zip and a student, all within --budget.")
     parser.add_argument("--teacher-share", type=float, default=0.45, help="The teacher's share of --budget.")
+    parser.add_argument("--folds", type=int, default=1,
+                        help="K > 1: a K-fold ensemble on dev.h5 within --budget (a K-th of it each).")
     args = parser.parse_args()
+    if args.folds > 1 and args.pseudo:
+        raise SystemExit("--folds and --pseudo measure different flows; give one")
     overrides(args.set)
     files = holdout_files(args)
     report([run_seed(files, args, seed) for seed in args.seeds], args)

@@ -1,4 +1,5 @@
-"""The benchmarks' fixed test split: deterministic, stratified by coverage, never in a run's split."""
+"""The benchmarks' fixed test split: deterministic, stratified by coverage, never in a run's split nor a fold
+ensemble's."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from saltseg.errors import SaltsegError
 from saltseg.split import coverage_classes
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+import accuracy
 import holdout
 
 SIZE = 101
@@ -80,6 +82,19 @@ def test_a_run_trained_on_dev_never_sees_a_test_id(tmp_path: Path) -> None:
     split = json.loads((tmp_path / "run" / "split.json").read_text())
     test = set(read_dataset(files.test).ids)
     assert split["train"] and split["val"] and not test & {*split["train"], *split["val"]}
+
+
+def test_a_fold_ensemble_validates_every_dev_image_once_and_never_sees_a_test_id(tmp_path: Path) -> None:
+    write_dataset(tmp_path / "train.h5", labelled_set(120))
+    files = holdout.write_parts(tmp_path / "train.h5", tmp_path / "holdout")
+    tiny = {"arch": "unet", "start_filters": 4, "batch_size": 16, "device": "cpu", "epochs": 1}
+    summaries = accuracy.train_folds(files.dev, tmp_path / "ens", 60.0, 5, tiny, 3)
+    splits = [json.loads((s.run / "split.json").read_text()) for s in summaries]
+    dev, test = read_dataset(files.dev).ids, read_dataset(files.test).ids
+    assert sorted(i for split in splits for i in split["val"]) == sorted(dev)
+    assert not set(test) & {i for split in splits for i in split["train"] + split["val"]}
+    assert json.loads((tmp_path / "ens" / "threshold.json").read_text())["n_images"] == len(dev)
+    assert len(accuracy.test_scores(tmp_path / "ens", files.test)) == len(test)
 
 
 def test_the_competition_split_matches_its_recorded_hash(real_train_h5: Path) -> None:
