@@ -180,12 +180,17 @@ def train_student(files: HoldoutFiles, unlabelled: Path, run: Path, seconds: flo
 
 def train_folds(dev: Path, home: Path, seconds: float, seed: int, extra: dict[str, object], k: int
                 ) -> list[TrainSummary]:
-    """K runs on dev.h5 (fold I of K each, a K-th of ``seconds`` each), then one cut for their
-    ensemble ``home`` from the folds' out-of-fold predictions."""
-    summaries = [train_on_dev(dev, home.with_name(f"{home.name}-fold{i}"), f"{seconds / k:.0f}s", seed,
-                              {**extra, "folds": k, "fold": i}) for i in range(k)]
-    threshold([s.run for s in summaries], ensemble=home)
-    return summaries
+    """K runs on dev.h5 beside their ensemble ``home`` (fold I of K each, a K-th of ``seconds``
+    each)."""
+    return [train_on_dev(dev, home.with_name(f"{home.name}-fold{i}"), f"{seconds / k:.0f}s", seed,
+                         {**extra, "folds": k, "fold": i}) for i in range(k)]
+
+
+def validation_cut(home: Path, summaries: list[TrainSummary]) -> ThresholdChoice:
+    """Threshold the trained model, or the ensemble ``home`` of several (from their out-of-fold
+    predictions), on validation; return the choice."""
+    ensemble = home if len(summaries) > 1 else None
+    return threshold([s.run for s in summaries], ensemble=ensemble).choice
 
 
 def run_seed(files: HoldoutFiles, args: argparse.Namespace, seed: int) -> SeedResult:
@@ -201,7 +206,7 @@ def run_seed(files: HoldoutFiles, args: argparse.Namespace, seed: int) -> SeedRe
     else:
         summaries = [train_on_dev(files.dev, run, args.budget, seed, overrides(args.set))]
     minutes = (time.monotonic() - started) / 60
-    choice = threshold([run]).choice
+    choice = validation_cut(run, summaries)
     return SeedResult(seed, run, summaries, choice, test_scores(run, files.test), minutes,
                       images_per_s(summaries))
 

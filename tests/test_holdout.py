@@ -89,10 +89,12 @@ def test_a_fold_ensemble_validates_every_dev_image_once_and_never_sees_a_test_id
     files = holdout.write_parts(tmp_path / "train.h5", tmp_path / "holdout")
     tiny = {"arch": "unet", "start_filters": 4, "batch_size": 16, "device": "cpu", "epochs": 1}
     summaries = accuracy.train_folds(files.dev, tmp_path / "ens", 60.0, 5, tiny, 3)
+    choice = accuracy.validation_cut(tmp_path / "ens", summaries)
     splits = [json.loads((s.run / "split.json").read_text()) for s in summaries]
     dev, test = read_dataset(files.dev).ids, read_dataset(files.test).ids
     assert sorted(i for split in splits for i in split["val"]) == sorted(dev)
     assert not set(test) & {i for split in splits for i in split["train"] + split["val"]}
+    assert choice.n_images == len(dev)
     assert json.loads((tmp_path / "ens" / "threshold.json").read_text())["n_images"] == len(dev)
     assert len(accuracy.test_scores(tmp_path / "ens", files.test)) == len(test)
 
