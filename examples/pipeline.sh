@@ -11,9 +11,11 @@
 #   EPOCHS      cap on epochs (optional, e.g. 1 for a smoke test)
 #   TRAIN_ARGS  more options for 'saltseg train' (e.g. "--arch unet --device cuda")
 #   DEVICE      where predict and threshold run     (default auto)
-#   PSEUDO      1: pseudo-labels. A teacher trains for TEACHER_BUDGET (default 27m), predicts the
-#               unlabelled test images, and a student learns from its confident predictions for
-#               STUDENT_BUDGET (default 27m): the chain fits in an hour. The student is submitted.
+#   PSEUDO      1: pseudo-labels. A teacher trains for TEACHER_BUDGET, predicts the unlabelled
+#               test images, and a student learns from its confident predictions for
+#               STUDENT_BUDGET; each defaults to 45% of BUDGET (27m of 60m), which leaves a tenth
+#               for the teacher's threshold and predictions, so the chain fits in BUDGET. The
+#               student is submitted.
 set -euo pipefail
 
 DATA_DIR="${DATA_DIR:-../shared/data}"
@@ -36,15 +38,28 @@ train_run() {  # train_run RUN BUDGET [more options]
   [[ -f "$1/checkpoints/last.pt" ]] && args+=(--resume)
   saltseg train "${args[@]}"
 }
+share_of_budget() {  # share_of_budget FRACTION: that fraction of BUDGET, in seconds (e.g. 1620s)
+  python -c '
+import sys
+from saltseg.errors import SaltsegError
+from saltseg.schedule import parse_duration
+try:
+    print(f"{parse_duration(sys.argv[1]) * float(sys.argv[2]):.0f}s")
+except SaltsegError as exc:
+    print(f"BUDGET: {exc}", file=sys.stderr)
+    sys.exit(2)' "$BUDGET" "$1"
+}
 if [[ "${PSEUDO:-}" == 1 ]]; then
   # 2a. The teacher, its threshold, and its predictions on the unlabelled test images (no TTA: fast).
   TEACHER="$WORK/teacher"
+  teacher_budget="${TEACHER_BUDGET:-$(share_of_budget 0.45)}"
+  student_budget="${STUDENT_BUDGET:-$(share_of_budget 0.45)}"
   [[ -f "$WORK/test.h5" ]] || saltseg prepare "$DATA_DIR/test.zip" --out "$WORK/test.h5"
-  train_run "$TEACHER" "${TEACHER_BUDGET:-27m}"
+  train_run "$TEACHER" "$teacher_budget"
   saltseg threshold "$TEACHER" --device "$DEVICE"
   saltseg predict "$TEACHER" "$WORK/test.h5" --no-tta --device "$DEVICE"
   # 2b. The student: the teacher's split and weights, plus its confident pseudo-labelled images.
-  train_run "$RUN" "${STUDENT_BUDGET:-27m}" --teacher "$TEACHER" --unlabelled "$WORK/test.h5"
+  train_run "$RUN" "$student_budget" --teacher "$TEACHER" --unlabelled "$WORK/test.h5"
 else
   train_run "$RUN" "$BUDGET"
 fi
