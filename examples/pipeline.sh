@@ -52,8 +52,10 @@ except SaltsegError as exc:
 if [[ "${PSEUDO:-}" == 1 ]]; then
   # 2a. The teacher, its threshold, and its predictions on the unlabelled test images (no TTA: fast).
   TEACHER="$WORK/teacher"
-  teacher_budget="${TEACHER_BUDGET:-$(share_of_budget 0.45)}"
-  student_budget="${STUDENT_BUDGET:-$(share_of_budget 0.45)}"
+  share=""  # 45% of BUDGET: the teacher's and the student's budget unless given
+  [[ -n "${TEACHER_BUDGET:-}" && -n "${STUDENT_BUDGET:-}" ]] || share="$(share_of_budget 0.45)"
+  teacher_budget="${TEACHER_BUDGET:-$share}"
+  student_budget="${STUDENT_BUDGET:-$share}"
   [[ -f "$WORK/test.h5" ]] || saltseg prepare "$DATA_DIR/test.zip" --out "$WORK/test.h5"
   train_run "$TEACHER" "$teacher_budget"
   saltseg threshold "$TEACHER" --device "$DEVICE"
