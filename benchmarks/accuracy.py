@@ -42,17 +42,17 @@ from pathlib import Path
 import numpy as np
 from holdout import TEST, HoldoutFiles, require_part, write_parts
 
-from saltseg.datafile import read_dataset, read_predictions
-from saltseg.evaluate import evaluate
-from saltseg.predict import predict
-from saltseg.prepare import prepare
-from saltseg.pseudo import check_predictions
+from saltseg.cut import ThresholdChoice
+from saltseg.data.hdf5 import read_dataset, read_predictions
+from saltseg.data.prepare import prepare
+from saltseg.inference.evaluate import evaluate
+from saltseg.inference.predict import predict
+from saltseg.inference.threshold import threshold
 from saltseg.rundir import RunDir
-from saltseg.schedule import parse_duration
-from saltseg.sweep import ThresholdChoice
-from saltseg.threshold import threshold
-from saltseg.train import TrainSummary, train
-from saltseg.train_options import TrainOptions
+from saltseg.training.options import TrainOptions
+from saltseg.training.pseudo import check_predictions
+from saltseg.training.schedule import parse_duration
+from saltseg.training.stage import TrainSummary, train
 
 FIXED_OPTIONS = ("data", "run", "seed", "folds", "fold")
 """Training options this script sets itself (``--set`` may not)."""

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from saltseg.datafile import read_dataset, read_predictions
+from saltseg.cut import apply_cut
+from saltseg.data.hdf5 import read_dataset, read_predictions
 from saltseg.metric import per_image_scores
 from saltseg.rundir import RunDir
-from saltseg.sweep import apply_cut
-from saltseg.training_data import ids_to_rows
+from saltseg.training.data import ids_to_rows
 
 
 def per_image_validation_scores(run: Path) -> dict[str, float]:

@@ -3,7 +3,7 @@
 
 Measured in one process, on one run, with and without hflip TTA:
 
-* predict's path on the CPU: :meth:`saltseg.ensemble.Predictor.compiled` then ``probs``
+* predict's path on the CPU: :meth:`saltseg.inference.predictor.Predictor.compiled` then ``probs``
   (torch.compile with freezing, bf16 autocast where the CPU has it, batches of ``--batch-size``),
   after a warm-up batch that compiles;
 * onnxruntime (CPU execution provider, as many threads as torch) running the fp32 file that
@@ -41,13 +41,13 @@ import torch
 from int8_quantize import SCORE_TOLERANCE, quantized, split_tiles
 
 from saltseg.console import setup_logging
-from saltseg.datafile import read_dataset
-from saltseg.ensemble import load_predictor, resolve
+from saltseg.cut import apply_cut
+from saltseg.data.hdf5 import read_dataset
 from saltseg.export.onnx_file import onnx_probs
 from saltseg.export.stage import export
+from saltseg.inference.predictor import load_predictor, resolve
 from saltseg.metric import competition_score
 from saltseg.rundir import RunDir
-from saltseg.sweep import apply_cut
 
 
 def images_per_second(predict: Callable[[], object], n: int) -> float:

@@ -3,10 +3,10 @@
 Procedure (kept here, with the SHA-256 of its result, instead of the ids):
 
 1. take the labelled images of train.zip (as ``saltseg prepare`` writes them), sorted by id;
-2. give each its salt-coverage class (:func:`saltseg.split.coverage_classes`: 0 for empty, else
+2. give each its salt-coverage class (:func:`saltseg.data.split.coverage_classes`: 0 for empty, else
    ceil(10 x salt fraction));
 3. draw :data:`TEST_FRACTION` of every class, rounded, with ``numpy.random.default_rng``
-   (:data:`HOLDOUT_SEED`), classes in increasing order: exactly :func:`saltseg.split.make_split`'s
+   (:data:`HOLDOUT_SEED`), classes in increasing order: exactly :func:`saltseg.data.split.make_split`'s
    validation draw, whose ``val`` ids are the test split.
 
 On the competition's 3600 images this gives 600 test images and 3000 others. The test ids,
@@ -30,9 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from saltseg.datafile import Dataset, read_dataset, write_dataset
+from saltseg.data.hdf5 import Dataset, read_dataset, write_dataset
+from saltseg.data.split import coverage_classes, make_split
 from saltseg.errors import SaltsegError, fail
-from saltseg.split import coverage_classes, make_split
 
 HOLDOUT_SEED = 16
 """Seed of the draw (the issue that asked for the split)."""
@@ -78,7 +78,7 @@ def verify(all_ids: list[str], test: list[str]) -> None:
     if is_competition_set(all_ids) and ids_sha256(test) != TEST_IDS_SHA256:
         raise SaltsegError(
             f"the holdout procedure gave a test split hashing to {ids_sha256(test)}, not the recorded "
-            f"{TEST_IDS_SHA256}: the procedure (or saltseg.split) changed; figures would not compare"
+            f"{TEST_IDS_SHA256}: the procedure (or saltseg.data.split) changed; figures would not compare"
         )
 
 

@@ -30,7 +30,7 @@ from onnxruntime.quantization import (
     quantize_static,
 )
 
-from saltseg.datafile import Dataset, read_dataset
+from saltseg.data.hdf5 import Dataset, read_dataset
 from saltseg.errors import fail
 from saltseg.export.onnx_file import INPUT
 from saltseg.rundir import RunDir

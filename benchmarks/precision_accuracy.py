@@ -15,11 +15,12 @@ from pathlib import Path
 
 import torch
 
-from saltseg.device import Precision, resolve_precision
-from saltseg.prepare import prepare
+from saltseg.data.prepare import prepare
+from saltseg.device import resolve_precision
+from saltseg.precision import Precision
 from saltseg.rundir import RunDir
-from saltseg.train import train
-from saltseg.train_options import TrainOptions
+from saltseg.training.options import TrainOptions
+from saltseg.training.stage import train
 
 PRECISIONS = (Precision.fp32, Precision.auto)
 

@@ -2,7 +2,7 @@
 
 Measured in one process, on the same model:
 
-* ``predict`` with and without hflip TTA: :func:`saltseg.predict.predict` end to end (zip read
+* ``predict`` with and without hflip TTA: :func:`saltseg.inference.predict.predict` end to end (zip read
   and checked, probabilities in batches, predictions file written), and its forward passes alone;
 * the reference: one image at a time, as a typical notebook does it: each PNG read from the zip
   and decoded with Pillow, converted to a float32 tensor, the network run on a batch of one in
@@ -36,14 +36,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from saltseg import prepare, rle
-from saltseg import train as training
 from saltseg.console import setup_logging
-from saltseg.datafile import read_predictions
-from saltseg.ensemble import load_predictor, resolve
-from saltseg.predict import predict
+from saltseg.data import prepare, rle
+from saltseg.data.hdf5 import read_predictions
+from saltseg.inference.predict import predict
+from saltseg.inference.predictor import load_predictor, resolve
 from saltseg.rundir import RunDir
-from saltseg.train_options import TrainOptions
+from saltseg.training import stage as training
+from saltseg.training.options import TrainOptions
 
 DATA = Path(os.environ.get("SALTSEG_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 

@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from saltseg.prepare import prepare
+from saltseg.data.prepare import prepare
 
 DATA = Path(os.environ.get("SALTSEG_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 

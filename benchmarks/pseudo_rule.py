@@ -3,7 +3,7 @@
 A teacher run's validation probabilities (``RUN/val_probs.h5``, written by ``saltseg threshold``,
 which runs first when the run has no threshold.json) stand in for its predictions on unlabelled
 images: they are cut at the teacher's threshold and minimum area, each rule of
-:mod:`saltseg.pseudo` keeps some of them, and the kept pseudo masks are scored against the true
+:mod:`saltseg.training.pseudo` keeps some of them, and the kept pseudo masks are scored against the true
 masks. Validation images of the holdout's test split (``benchmarks/holdout.py``; a run trained on
 the whole train.zip validates some) are left out, so no choice is made on them. No training.
 
@@ -26,12 +26,12 @@ from pathlib import Path
 import numpy as np
 from holdout import is_competition_set, test_ids
 
-from saltseg.datafile import file_sha256, read_dataset, read_predictions
+from saltseg.cut import apply_cut
+from saltseg.data.hdf5 import file_sha256, read_dataset, read_predictions
+from saltseg.inference.threshold import threshold
 from saltseg.metric import competition_score
-from saltseg.pseudo import Rule, StableCut, UncertainShare, has_salt
 from saltseg.rundir import RunDir
-from saltseg.sweep import apply_cut
-from saltseg.threshold import threshold
+from saltseg.training.pseudo import Rule, StableCut, UncertainShare, has_salt
 
 TARGET_KEPT_SCORE = 0.95
 """The kept pseudo masks of each kind must score at least this against the truth (a whole

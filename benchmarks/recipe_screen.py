@@ -28,7 +28,7 @@ from pathlib import Path
 from compare_runs import mean_and_error, paired_differences, per_image_validation_scores
 from holdout import DEV, require_part
 
-from saltseg.threshold import threshold
+from saltseg.inference.threshold import threshold
 
 
 def variant(text: str) -> tuple[str, list[str]]:

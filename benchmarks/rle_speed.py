@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from saltseg.rle import encode_masks, rle_decode, submission_csv
-from saltseg.sources import read_csv
+from saltseg.data.rle import encode_masks, rle_decode, submission_csv
+from saltseg.data.sources import read_csv
 
 DATA = Path(os.environ.get("SALTSEG_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 

@@ -35,15 +35,16 @@ from pathlib import Path
 
 import numpy as np
 
-from saltseg.datafile import IMAGE_SIZE, Dataset, read_dataset
-from saltseg.ensemble import Predictor, load_predictor
+from saltseg.cut import apply_cut
+from saltseg.data.hdf5 import Dataset, read_dataset
+from saltseg.inference.predictor import Predictor, load_predictor
 from saltseg.metric import competition_score
 from saltseg.rundir import RunDir
-from saltseg.seismic.amplitude import AmplitudeOptions
+from saltseg.seismic.options import AmplitudeOptions, VolumeOptions, WindowOptions
 from saltseg.seismic.regions import cut_section
-from saltseg.seismic.volume import VolumeOptions, predict_volume_file
-from saltseg.seismic.windows import WindowOptions, count_windows, predict_section
-from saltseg.sweep import apply_cut
+from saltseg.seismic.volume import predict_volume_file
+from saltseg.seismic.windows import count_windows, predict_section
+from saltseg.shapes import IMAGE_SIZE
 
 CONFIGS = {
     "101 overlap 0 none": WindowOptions(101, 0.0, "none"),

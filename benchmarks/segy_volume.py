@@ -40,12 +40,13 @@ import numpy as np
 import segyio
 
 from saltseg.console import setup_logging
-from saltseg.datafile import IMAGE_SIZE
-from saltseg.ensemble import Predictor, load_predictor, resolve
-from saltseg.seismic.amplitude import AmplitudeMap, AmplitudeOptions
+from saltseg.inference.predictor import Predictor, load_predictor, resolve
+from saltseg.seismic.amplitude import AmplitudeMap
+from saltseg.seismic.options import AmplitudeOptions, VolumeOptions, WindowOptions
 from saltseg.seismic.segy import SegyVolume
-from saltseg.seismic.volume import VolumeOptions, predict_volume_file
-from saltseg.seismic.windows import WindowOptions, count_windows
+from saltseg.seismic.volume import predict_volume_file
+from saltseg.seismic.windows import count_windows
+from saltseg.shapes import IMAGE_SIZE
 
 QUICK = {"inlines": 6, "crosslines": 128, "samples": 160, "tiles": 64}
 

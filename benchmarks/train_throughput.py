@@ -5,7 +5,7 @@ of steps after a warm-up:
 
 - saltseg: the data file in memory as uint8 tensors, batch augmentation, channels-last, the
   precision ``auto`` picks (bf16 autocast on CPUs that compute bf16 natively), via
-  ``saltseg.engine.train_steps``.
+  ``saltseg.training.steps.train_steps``.
 - reference: default memory format, fp32, a torch DataLoader whose Dataset decodes each PNG from
   train.zip every time it is read (as a typical script does), resized to 128x128.
 
@@ -39,16 +39,16 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from saltseg.augment import Augment
-from saltseg.datafile import read_dataset
+from saltseg.data.hdf5 import read_dataset
+from saltseg.data.prepare import prepare
 from saltseg.device import autocast, resolve_precision
-from saltseg.engine import train_steps
-from saltseg.losses import bce
 from saltseg.models import build_model
 from saltseg.models.unet import seed_unet
-from saltseg.prepare import prepare
 from saltseg.shapes import Fit, InputFit
-from saltseg.train_options import TrainOptions, new_config
+from saltseg.training.config import new_config
+from saltseg.training.losses import bce
+from saltseg.training.options import Augment, TrainOptions
+from saltseg.training.steps import train_steps
 
 GFLOP_PER_IMAGE = 4.5
 BATCH = 32

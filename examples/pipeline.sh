@@ -42,7 +42,7 @@ share_of_budget() {  # share_of_budget FRACTION: that fraction of BUDGET, in sec
   python -c '
 import sys
 from saltseg.errors import SaltsegError
-from saltseg.schedule import parse_duration
+from saltseg.training.schedule import parse_duration
 try:
     print(f"{parse_duration(sys.argv[1]) * float(sys.argv[2]):.0f}s")
 except SaltsegError as exc:

@@ -1,7 +1,9 @@
 """The ``saltseg`` command line: each command parses its options, calls one stage function, prints.
 
 Stage modules never import typer; errors they raise (SaltsegError) become one line on stderr and
-exit code 2 here.
+exit code 2 here. At start-up only typer and the stages' plain option modules are imported; each
+command imports its stage (torch, h5py, matplotlib...) when it runs, so ``--help``, ``--version``
+and ``rle`` start at once.
 """
 
 from __future__ import annotations
@@ -15,25 +17,22 @@ from typing import Annotated
 
 import typer
 
-from saltseg import __version__, predict, prepare, rle
-from saltseg import evaluate as evaluation
-from saltseg import threshold as thresholding
-from saltseg import train as training
-from saltseg.augment import Augment
+from saltseg import __version__
 from saltseg.console import log, setup_logging
-from saltseg.device import Precision
 from saltseg.errors import SaltsegError, fail
-from saltseg.export import stage as exporting
+from saltseg.export import DEFAULT_OPSET
 from saltseg.interrupts import Terminated, exit_code, sigterm_raises
-from saltseg.schedule import parse_duration
-from saltseg.seismic import command as seismic
-from saltseg.seismic import parse_pair
-from saltseg.seismic.amplitude import AmplitudeOptions
-from saltseg.seismic.sections import MAX_PIXELS
-from saltseg.seismic.volume import VolumeOptions
-from saltseg.seismic.windows import BLENDS, WindowOptions
+from saltseg.precision import Precision
+from saltseg.seismic.options import (
+    BLENDS,
+    MAX_PIXELS,
+    AmplitudeOptions,
+    VolumeOptions,
+    WindowOptions,
+    parse_pair,
+)
 from saltseg.shapes import Fit
-from saltseg.train_options import TrainOptions
+from saltseg.training.options import Augment, TrainOptions
 
 DATA, MODEL, OPTIM, PSEUDO, RUN, SEISMIC = "Data", "Model", "Optimisation", "Pseudo-labels", "Run", "Seismic"
 
@@ -96,8 +95,10 @@ def prepare_cli(
     force: Annotated[bool, typer.Option("--force", help="Overwrite OUT if it exists.")] = False,
 ) -> None:
     """Turn a competition archive or folder into one HDF5 data file."""
+    from saltseg.data.prepare import prepare
+
     with reported_errors():
-        summary = prepare.prepare(source, out, depths, force)
+        summary = prepare(source, out, depths, force)
     log.info("%s", summary)
 
 
@@ -122,6 +123,8 @@ def rle_cli(
     ] = False,
 ) -> None:
     """Run-length encode masks as a submission CSV, or decode one back to PNG masks."""
+    from saltseg.data import rle
+
     with reported_errors():
         if decode:
             if out is None:
@@ -137,6 +140,8 @@ def _duration(text: str | None) -> float | None:
     if text is None:
         return None
     try:
+        from saltseg.training.schedule import parse_duration
+
         return parse_duration(text)
     except SaltsegError as exc:
         raise typer.BadParameter(str(exc)) from None
@@ -238,8 +243,10 @@ def train_cli(
     params = dict(ctx.params)
     given = frozenset(k for k in params if getattr(ctx.get_parameter_source(k), "name", "") == "COMMANDLINE")
     params["budget"] = _duration(budget)
+    from saltseg.training.stage import train
+
     with reported_errors():
-        summary = training.train(TrainOptions(**params, given=given))
+        summary = train(TrainOptions(**params, given=given))
     typer.echo(
         f"{summary.best_weights} of {summary.epochs_run}: val_loss {summary.best_val_loss:.4f}, "
         f"val_map {summary.best_val_map:.4f}; weights {summary.best_checkpoint} ({summary.stop_reason})"
@@ -311,9 +318,12 @@ def predict_cli(
 ) -> None:
     """Predict salt probabilities for every image of SOURCE, or for a seismic section or volume;
     prints the file written."""
+    from saltseg.inference.predict import predict
+    from saltseg.seismic import command as seismic
+
     with reported_errors():
         if not seismic.is_seismic(source):
-            result = predict.predict(runs, source, out, ensemble, tta, batch_size, device, masks, compile_net)
+            result = predict(runs, source, out, ensemble, tta, batch_size, device, masks, compile_net)
         elif masks is not None:
             raise fail(source, "--masks DIR is for tiles; use --as-masks for sections and volumes")
         else:
@@ -337,9 +347,11 @@ def threshold_cli(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
 ) -> None:
     """Choose the threshold and minimum area on the validation images (out-of-fold for several runs)."""
+    from saltseg.inference.threshold import summary_table, threshold
+
     with reported_errors():
-        result = thresholding.threshold(runs, data, ensemble, tta, batch_size, device)
-    _json_or_text(as_json, result.as_dict(), thresholding.summary_table(result))
+        result = threshold(runs, data, ensemble, tta, batch_size, device)
+    _json_or_text(as_json, result.as_dict(), summary_table(result))
 
 
 @app.command("evaluate", rich_help_panel="Model")
@@ -356,8 +368,10 @@ def evaluate_cli(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
 ) -> None:
     """Score predictions on labelled DATA as the competition would, cut as rle cuts them."""
+    from saltseg.inference.evaluate import evaluate
+
     with reported_errors():
-        result = evaluation.evaluate(runs, data, ensemble, tta, batch_size, device)
+        result = evaluate(runs, data, ensemble, tta, batch_size, device)
     _json_or_text(as_json, result.as_dict(), result.summary())
 
 
@@ -369,7 +383,7 @@ def export_cli(
     ] = None,
     ensemble: Annotated[Path | None, _opt(DATA, ENSEMBLE_HELP)] = None,
     tta: Annotated[bool, _opt(RUN, "Put the horizontal-flip TTA in the graph.")] = True,
-    opset: Annotated[int, _opt(RUN, "ONNX opset, 18 or newer.")] = exporting.DEFAULT_OPSET,
+    opset: Annotated[int, _opt(RUN, "ONNX opset, 18 or newer.")] = DEFAULT_OPSET,
     check: Annotated[
         Path | None,
         _opt(DATA, "Also compare on every image of this HDF5 file or zip (and score both if labelled)."),
@@ -385,8 +399,10 @@ def export_cli(
 
     Needs pip install 'saltseg\\[export]'.
     """
+    from saltseg.export.stage import export
+
     with reported_errors():
-        result = exporting.export(runs, ensemble, out, tta, opset, check)
+        result = export(runs, ensemble, out, tta, opset, check)
     typer.echo(result.summary())
 
 

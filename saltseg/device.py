@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-from enum import Enum
 from functools import cache
 from pathlib import Path
 
 import torch
 
 from saltseg.errors import SaltsegError
-
-
-class Precision(str, Enum):
-    """Arithmetic of the forward and backward passes (weights stay float32)."""
-
-    auto = "auto"
-    fp32 = "fp32"
-    bf16 = "bf16"
-    fp16 = "fp16"
+from saltseg.precision import Precision
 
 
 def resolve_device(name: str) -> torch.device:

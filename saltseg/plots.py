@@ -15,7 +15,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from saltseg.atomic import atomic_path
-from saltseg.sweep import ThresholdChoice
+from saltseg.cut import ThresholdChoice
 
 _DPI = 100
 _PAD = 6
@@ -59,7 +59,7 @@ def plot_threshold(
     """Draw the competition score against the threshold, a line per minimum area, 600x400 px.
 
     Args:
-        table: scores (len(thresholds), len(areas)) from :func:`saltseg.sweep.sweep_thresholds`.
+        table: scores (len(thresholds), len(areas)) from :func:`saltseg.inference.sweep.sweep_thresholds`.
         thresholds: the probability thresholds of the table's rows.
         areas: the minimum areas of its columns.
         choice: the chosen cut, marked with a star.

@@ -45,12 +45,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from saltseg.atomic import atomic_path, write_text_atomic
 from saltseg.errors import fail
-from saltseg.models import ARCHITECTURES, missing_config_keys
-from saltseg.shapes import Fit
 
 DEFAULT_CUT = (0.5, 0)
 """Threshold and minimum area before ``threshold`` has chosen them."""
@@ -131,15 +127,11 @@ class RunDir:
         return self.config_path.exists() or self.last_checkpoint.exists()
 
     def read_config(self) -> dict[str, Any]:
-        """Return the run's config; a folder with none is not a run, and one that cannot rebuild
-        the network is an error naming the file."""
-        config = _read_json(self.config_path, "no config.json: not a saltseg run directory")
-        missing = missing_config_keys(config) + [key for key in ("fit",) if key not in config]
-        if missing:
-            raise fail(self.config_path, f"lacks {', '.join(missing)}: not a complete saltseg run config")
-        if config["arch"] not in ARCHITECTURES or config["fit"] not in [f.value for f in Fit]:
-            raise fail(self.config_path, f"names an unknown arch '{config['arch']}' or fit '{config['fit']}'")
-        return config
+        """Return the run's config as written; a folder with none is not a run.
+
+        :func:`saltseg.models.read_model_config` also checks that it rebuilds the network.
+        """
+        return _read_json(self.config_path, "no config.json: not a saltseg run directory")
 
     def write_config(self, config: dict[str, Any]) -> None:
         """Write config.json atomically."""
@@ -213,6 +205,8 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     The checkpoint is serialised in memory and written with one plain write, so a full disk
     surfaces as the file system's own error (torch's writer reports it as an opaque RuntimeError).
     """
+    import torch  # at call time, like every use of torch here: rle and prepare never need it
+
     buffer = io.BytesIO()
     torch.save(state, buffer)
     with atomic_path(path) as tmp:
@@ -221,6 +215,8 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """Load a checkpoint saved by :func:`save_checkpoint` (weights_only, so no code runs)."""
+    import torch
+
     if not path.exists():
         raise fail(path, "no such checkpoint")
     try:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-import torch.nn.functional as F
+if TYPE_CHECKING:
+    import torch
 
-from saltseg.datafile import IMAGE_SIZE
-
+IMAGE_SIZE = 101
+"""Side of the competition's square tiles."""
 MODEL_SIZE = 128
 """The seed's input side, and the size of runs whose config names none."""
 
@@ -55,11 +55,15 @@ class InputFit:
         Args:
             images: (B, 101, 101) uint8 in 0..255, or (B, 1, 101, 101) float already scaled to 0..1.
         """
+        import torch  # at call time: the commands that need no network start without torch
+
         x = images.unsqueeze(1).float() / 255.0 if images.dtype == torch.uint8 else images
         return self.to_model_size(x - 0.5)
 
     def to_model_size(self, x: torch.Tensor) -> torch.Tensor:
         """Map (B, C, 101, 101) to (B, C, size, size)."""
+        import torch.nn.functional as F
+
         if self.fit is Fit.reflect:
             before, after = self._padding()
             return F.pad(x, (before, after, before, after), mode="reflect")
@@ -67,6 +71,8 @@ class InputFit:
 
     def to_image_size(self, y: torch.Tensor) -> torch.Tensor:
         """Map network output (B, C, size, size) back to exactly (B, C, 101, 101)."""
+        import torch.nn.functional as F
+
         if self.fit is Fit.reflect:
             before, _ = self._padding()
             return y[..., before : before + IMAGE_SIZE, before : before + IMAGE_SIZE]

@@ -44,7 +44,7 @@ def train_zip(tmp_path: Path, examples: dict[str, tuple[np.ndarray, np.ndarray]]
 @pytest.fixture(scope="session")
 def real_train_h5(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The competition's train.zip prepared once per session."""
-    from saltseg.prepare import prepare
+    from saltseg.data.prepare import prepare
 
     out = tmp_path_factory.mktemp("prepared") / "train.h5"
     prepare(shared_data / "train.zip", out, None, False)
@@ -56,7 +56,7 @@ def tiny_h5(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """96 learnable seismic-like tiles (tests/helpers.py's salt_examples) in a train.zip with the
     competition's file quirks, prepared into a data file: what training tests learn from on any
     machine."""
-    from saltseg.prepare import prepare
+    from saltseg.data.prepare import prepare
 
     root = tmp_path_factory.mktemp("tiny")
     archive = write_zip(root / "train.zip", source_entries(salt_examples(96)))
@@ -87,7 +87,7 @@ def trained_run(tiny_h5: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 @pytest.fixture(scope="session")
 def real_tiny_h5(real_train_h5: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """96 real labelled images (the first ids of train.zip) in a data file of their own."""
-    from saltseg.datafile import Dataset, read_dataset, write_dataset
+    from saltseg.data.hdf5 import Dataset, read_dataset, write_dataset
 
     data = read_dataset(real_train_h5)
     n = 96

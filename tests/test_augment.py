@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from saltseg.augment import Augment, Augmentation, mosaic_crops
+from saltseg.training.augment import Augmentation, mosaic_crops
+from saltseg.training.options import Augment
 
 H, W = 9, 7
 

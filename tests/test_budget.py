@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from saltseg.budget import Budget
-from saltseg.schedule import BUDGET_FINAL_FRACTION
+from saltseg.training.budget import Budget
+from saltseg.training.schedule import BUDGET_FINAL_FRACTION
 
 
 def test_without_a_budget_nothing_is_ever_spent_or_cut() -> None:

@@ -17,8 +17,8 @@ from helpers import assert_one_line_error, invoke
 from PIL import Image
 from runs import copy_run, ok, zip_ids
 
-from saltseg.datafile import Dataset, read_dataset, read_predictions, write_dataset
-from saltseg.maskfolder import MANIFEST
+from saltseg.data.hdf5 import Dataset, read_dataset, read_predictions, write_dataset
+from saltseg.data.mask_folder import MANIFEST
 from saltseg.rundir import RunDir
 
 

@@ -11,11 +11,11 @@ import pytest
 from helpers import assert_one_line_error, invoke
 from runs import TRAIN_IMAGES, copy_run, ok
 
-from saltseg.datafile import read_dataset, read_predictions
+from saltseg.cut import apply_cut
+from saltseg.data.hdf5 import read_dataset, read_predictions
+from saltseg.data.rle import masks_from_source
 from saltseg.metric import competition_score, iou_per_image, per_image_scores
-from saltseg.rle import masks_from_source
 from saltseg.rundir import RunDir
-from saltseg.sweep import apply_cut
 
 
 @pytest.fixture

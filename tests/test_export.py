@@ -22,16 +22,17 @@ from PIL import Image
 from runs import ok
 
 from saltseg import __version__
-from saltseg.engine import recompute_batch_norm
-from saltseg.ensemble import load_predictor
+from saltseg.cut import apply_cut
 from saltseg.errors import SaltsegError
 from saltseg.export import onnx_file, verify
+from saltseg.inference.predictor import load_predictor
 from saltseg.metric import competition_score
 from saltseg.models import build_model, has_image_head
 from saltseg.rundir import RunDir, load_checkpoint, save_checkpoint
 from saltseg.shapes import Fit, InputFit
-from saltseg.sweep import apply_cut
-from saltseg.train_options import TrainOptions, new_config
+from saltseg.training.config import new_config
+from saltseg.training.options import TrainOptions
+from saltseg.training.steps import recompute_batch_norm
 
 TOLERANCE = 1e-4
 HEAD_GAIN = 20.0
@@ -179,10 +180,10 @@ def test_metadata_say_how_to_cut_and_what_made_the_file(world: Path) -> None:
     assert [entry.version for entry in model.opset_import if entry.domain == ""] == [18]
 
 
-def test_readme_example_cuts_masks_as_saltseg_does(world: Path, images: np.ndarray, tmp_path: Path,
+def test_documented_example_cuts_masks_as_saltseg_does(world: Path, images: np.ndarray, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    example = readme[readme.index("```python\n", readme.index("### Export to ONNX")) + 10 :]
+    page = (Path(__file__).resolve().parents[1] / "docs" / "export.md").read_text()
+    example = page[page.index("```python\n", page.index("## Export to ONNX")) + 10 :]
     code = example[: example.index("```")]
     assert "onnxruntime" in code and "saltseg" not in code and "torch" not in code
     (tmp_path / "run").mkdir()

@@ -12,9 +12,9 @@ import pytest
 from helpers import invoke
 from runs import ok
 
-from saltseg.datafile import Dataset, file_sha256, read_dataset, write_dataset
+from saltseg.data.hdf5 import Dataset, file_sha256, read_dataset, write_dataset
+from saltseg.data.split import coverage_classes
 from saltseg.errors import SaltsegError
-from saltseg.split import coverage_classes
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 import accuracy

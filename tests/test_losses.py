@@ -6,8 +6,14 @@ from pathlib import Path
 
 import torch
 
-from saltseg.datafile import read_dataset
-from saltseg.losses import IMAGE_LOSS_WEIGHT, bce_dice, lovasz_hinge, symmetric_lovasz_hinge, with_image_term
+from saltseg.data.hdf5 import read_dataset
+from saltseg.training.losses import (
+    IMAGE_LOSS_WEIGHT,
+    bce_dice,
+    lovasz_hinge,
+    symmetric_lovasz_hinge,
+    with_image_term,
+)
 
 
 def test_the_image_term_scores_whether_each_mask_holds_salt(tiny_h5: Path) -> None:

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from saltseg.cut import ThresholdChoice
+from saltseg.inference.sweep import MIN_AREAS, THRESHOLDS
 from saltseg.plots import plot_curves, plot_overlays, plot_threshold
-from saltseg.sweep import MIN_AREAS, THRESHOLDS, ThresholdChoice
 
 SIDE = 101
 

@@ -12,10 +12,10 @@ from PIL import Image
 from runs import copy_run, ok, zip_ids
 
 from saltseg import __version__
-from saltseg.datafile import read_predictions
-from saltseg.rle import encode_masks, submission_csv
+from saltseg.cut import apply_cut
+from saltseg.data.hdf5 import read_predictions
+from saltseg.data.rle import encode_masks, submission_csv
 from saltseg.rundir import RunDir, load_checkpoint, save_checkpoint
-from saltseg.sweep import apply_cut
 
 
 @pytest.fixture

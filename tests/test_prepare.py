@@ -20,9 +20,10 @@ from helpers import (
     write_zip,
 )
 
-from saltseg.datafile import IMAGE_SIZE, read_dataset
-from saltseg.rle import rle_decode
-from saltseg.sources import read_csv
+from saltseg.data.hdf5 import read_dataset
+from saltseg.data.rle import rle_decode
+from saltseg.data.sources import read_csv
+from saltseg.shapes import IMAGE_SIZE
 
 Examples = dict[str, tuple[np.ndarray, np.ndarray]]
 

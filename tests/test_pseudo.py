@@ -9,8 +9,8 @@ import pytest
 from helpers import invoke
 from runs import ok, world, zip_ids
 
-from saltseg import pseudo
-from saltseg.datafile import (
+from saltseg.cut import apply_cut
+from saltseg.data.hdf5 import (
     Dataset,
     Predictions,
     file_sha256,
@@ -19,9 +19,9 @@ from saltseg.datafile import (
     write_predictions,
 )
 from saltseg.errors import SaltsegError
-from saltseg.pseudo import StableCut, UncertainShare, confident_rows, select_pseudo_labels
 from saltseg.rundir import RunDir
-from saltseg.sweep import apply_cut
+from saltseg.training import pseudo
+from saltseg.training.pseudo import StableCut, UncertainShare, confident_rows, select_pseudo_labels
 
 SIZE = 101
 LOW, HIGH = 0.02, 0.98

@@ -14,9 +14,10 @@ import torch
 from helpers import assert_one_line_error, invoke
 from runs import metrics, ok, train_args
 
-from saltseg.checkpoint import TrainingState
-from saltseg.device import Precision, resolve_precision
+from saltseg.device import resolve_precision
+from saltseg.precision import Precision
 from saltseg.rundir import RunDir, load_checkpoint, save_checkpoint
+from saltseg.training.state import TrainingState
 
 
 @pytest.fixture

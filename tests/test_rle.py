@@ -9,9 +9,9 @@ import pytest
 from helpers import assert_one_line_error, invoke, source_entries, write_folder, write_zip
 from PIL import Image
 
-from saltseg.datafile import Dataset, Predictions, write_dataset, write_predictions
-from saltseg.rle import encode_masks, rle_decode, rle_encode
-from saltseg.sources import read_csv
+from saltseg.data.hdf5 import Dataset, Predictions, write_dataset, write_predictions
+from saltseg.data.rle import encode_masks, rle_decode, rle_encode
+from saltseg.data.sources import read_csv
 
 Examples = dict[str, tuple[np.ndarray, np.ndarray]]
 

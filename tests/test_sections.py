@@ -23,16 +23,17 @@ from runs import ok
 from scipy import ndimage
 from torch import nn
 
-from saltseg.ensemble import Predictor, load_predictor
+from saltseg.inference.predictor import Predictor, load_predictor
 from saltseg.models import build_model
 from saltseg.models.outputs import Outputs
 from saltseg.rundir import RunDir, save_checkpoint
 from saltseg.seismic import record_path
-from saltseg.seismic.amplitude import AmplitudeMap, AmplitudeOptions, amplitude_map
+from saltseg.seismic.amplitude import AmplitudeMap, amplitude_map
+from saltseg.seismic.options import AmplitudeOptions, WindowOptions
 from saltseg.seismic.preview import preview_path
 from saltseg.seismic.regions import cut_section
 from saltseg.seismic.sections import read_section, section_pixels, write_section
-from saltseg.seismic.windows import WindowOptions, predict_section, resample, window_probs, window_starts
+from saltseg.seismic.windows import predict_section, resample, window_probs, window_starts
 from saltseg.shapes import Fit, InputFit
 
 TILE = 101

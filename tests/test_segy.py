@@ -20,17 +20,19 @@ import segyio
 import torch
 from helpers import assert_one_line_error, invoke
 
-from saltseg.ensemble import Predictor, load_predictor
 from saltseg.errors import SaltsegError
+from saltseg.inference.predictor import Predictor, load_predictor
 from saltseg.models import build_model
 from saltseg.rundir import RunDir, save_checkpoint
 from saltseg.seismic import volume as volumes
-from saltseg.seismic.amplitude import AmplitudeMap, AmplitudeOptions, amplitude_map
+from saltseg.seismic.amplitude import AmplitudeMap, amplitude_map
+from saltseg.seismic.options import AmplitudeOptions, VolumeOptions, WindowOptions
 from saltseg.seismic.regions import cut_section
 from saltseg.seismic.segy import with_notes
-from saltseg.seismic.volume import VolumeOptions, predict_volume_file
-from saltseg.seismic.windows import WindowOptions, predict_section
-from saltseg.train_options import TrainOptions, new_config
+from saltseg.seismic.volume import predict_volume_file
+from saltseg.seismic.windows import predict_section
+from saltseg.training.config import new_config
+from saltseg.training.options import TrainOptions
 
 IBM, INT32, INT16, IEEE = 1, 2, 3, 5
 DTYPES = {IBM: np.float32, INT32: np.int32, INT16: np.int16, IEEE: np.float32}

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from saltseg.datafile import IMAGE_SIZE, read_dataset
+from saltseg.data.hdf5 import read_dataset
 from saltseg.models import build_model
-from saltseg.shapes import Fit, InputFit
+from saltseg.shapes import IMAGE_SIZE, Fit, InputFit
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,11 @@ import torch
 from helpers import assert_one_line_error, invoke
 from runs import metrics, train_args
 
-from saltseg.budget import Budget
-from saltseg.datafile import read_dataset
-from saltseg.ensemble import load_predictor
+from saltseg.data.hdf5 import read_dataset
+from saltseg.inference.predictor import load_predictor
 from saltseg.rundir import RunDir, load_checkpoint, save_checkpoint
-from saltseg.schedule import BUDGET_FINAL_FRACTION, FIRST_CYCLE_SHARE, Cycle, cycle_bounds
+from saltseg.training.budget import Budget
+from saltseg.training.schedule import BUDGET_FINAL_FRACTION, FIRST_CYCLE_SHARE, Cycle, cycle_bounds
 
 LR = 0.003  # runs.TINY's rate
 FLOOR = LR * BUDGET_FINAL_FRACTION

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from helpers import image_png, mask_png, source_entries, write_folder, write_zip
 
+from saltseg.data.sources import load_source, read_images, read_masks
 from saltseg.errors import SaltsegError
-from saltseg.sources import load_source, read_images, read_masks
 
 Examples = dict[str, tuple[np.ndarray, np.ndarray]]
 

@@ -11,10 +11,10 @@ import torch
 from helpers import assert_one_line_error, invoke, salt_examples, source_entries, write_zip
 from runs import TINY, metrics, ok
 
-from saltseg.datafile import Dataset, read_dataset
-from saltseg.pseudo import DEFAULT_RULE, PseudoLabels, rule_config
+from saltseg.data.hdf5 import Dataset, read_dataset
 from saltseg.rundir import RunDir, load_checkpoint, save_checkpoint
-from saltseg.training_data import TrainingData
+from saltseg.training.data import TrainingData
+from saltseg.training.pseudo import DEFAULT_RULE, PseudoLabels, rule_config
 
 
 @pytest.fixture(scope="module")

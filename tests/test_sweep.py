@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from saltseg.cut import ThresholdChoice, apply_cut
+from saltseg.inference.sweep import MIN_AREAS, THRESHOLDS, sweep_thresholds
 from saltseg.metric import competition_score
-from saltseg.sweep import MIN_AREAS, THRESHOLDS, ThresholdChoice, apply_cut, sweep_thresholds
 
 SIDE = 101
 SALT, BACKGROUND, SPECK = 0.7, 0.55, 0.8

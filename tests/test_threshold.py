@@ -10,9 +10,9 @@ import pytest
 from helpers import assert_one_line_error, invoke
 from runs import TRAIN_IMAGES, copy_run, ok
 
-from saltseg.datafile import read_dataset, read_predictions
+from saltseg.data.hdf5 import read_dataset, read_predictions
+from saltseg.inference.sweep import sweep_thresholds
 from saltseg.rundir import RunDir, load_checkpoint, save_checkpoint
-from saltseg.sweep import sweep_thresholds
 
 KEYS = {"threshold", "min_area", "score", "score_at_0.5", "n_images"}
 

@@ -17,16 +17,19 @@ from helpers import assert_one_line_error, invoke
 from PIL import Image
 from runs import metrics, train_args
 
-from saltseg.datafile import Dataset, read_dataset, write_dataset
-from saltseg.device import Precision, autocast
-from saltseg.engine import network_output, predict_logits, recompute_batch_norm, step_loss
-from saltseg.losses import SIDE_LOSS_WEIGHT, bce, lovasz_hinge
+from saltseg.data.hdf5 import Dataset, read_dataset, write_dataset
+from saltseg.device import autocast
+from saltseg.inference.passes import network_output, predict_logits
 from saltseg.models import DECODER_SWITCHES, build_model
 from saltseg.models.attention import SCSE, ChannelMean
 from saltseg.models.outputs import Outputs
+from saltseg.precision import Precision
 from saltseg.rundir import METRIC_COLUMNS, RunDir, load_checkpoint
 from saltseg.shapes import Fit, InputFit
-from saltseg.train_options import RESUNET_INPUT, TrainOptions, check_options, run_config
+from saltseg.training.config import check_options, run_config
+from saltseg.training.losses import SIDE_LOSS_WEIGHT, bce, lovasz_hinge
+from saltseg.training.options import RESUNET_INPUT, TrainOptions
+from saltseg.training.steps import recompute_batch_norm, step_loss
 
 
 @pytest.fixture

@@ -29,8 +29,8 @@ import numpy as np
 from saltseg import __version__
 from saltseg.atomic import atomic_path
 from saltseg.errors import fail
+from saltseg.shapes import IMAGE_SIZE
 
-IMAGE_SIZE = 101
 _STR = h5py.string_dtype("utf-8")
 
 

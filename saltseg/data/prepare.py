@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from saltseg.console import progress_bar
-from saltseg.datafile import write_dataset
+from saltseg.data.hdf5 import write_dataset
+from saltseg.data.sources import load_source, read_csv
 from saltseg.errors import fail
-from saltseg.sources import load_source, read_csv
 
 
 @dataclass
@@ -42,7 +42,7 @@ def prepare(
     """Read a source's images (and masks) and write them as a prepared data file.
 
     Args:
-        source: ``train.zip``/``test.zip`` or a folder of the same layout (see saltseg.sources).
+        source: ``train.zip``/``test.zip`` or a folder of the same layout (see saltseg.data.sources).
         out: the HDF5 file to write; default :func:`default_output`.
         depths_csv: a CSV ``id,z``; when given every id must have a depth.
         force: overwrite ``out`` if it exists.

@@ -20,11 +20,12 @@ from PIL import Image
 
 from saltseg.atomic import write_text_atomic
 from saltseg.console import log
-from saltseg.datafile import IMAGE_SIZE, holds_predictions, is_hdf5, read_dataset, read_predictions
+from saltseg.cut import apply_cut
+from saltseg.data.hdf5 import holds_predictions, is_hdf5, read_dataset, read_predictions
+from saltseg.data.sources import read_csv, read_masks
 from saltseg.errors import fail
 from saltseg.rundir import RunDir
-from saltseg.sources import read_csv, read_masks
-from saltseg.sweep import apply_cut
+from saltseg.shapes import IMAGE_SIZE
 
 COLUMNS = ("id", "rle_mask")
 DEFAULT_THRESHOLD = 0.5
@@ -89,7 +90,7 @@ def masks_from_source(path: str | os.PathLike[str], threshold: float | None = No
 
     Args:
         path: the source. A run or ensemble directory stands for its newest predictions file.
-            Probabilities are cut by :func:`saltseg.sweep.apply_cut`: at ``threshold`` if given
+            Probabilities are cut by :func:`saltseg.cut.apply_cut`: at ``threshold`` if given
             (no area rule), else at the threshold and minimum area of the run the predictions
             sit in (its threshold.json), else at 0.5.
         threshold: probability cut; ignored for masks.

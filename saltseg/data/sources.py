@@ -23,8 +23,9 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from saltseg.datafile import IMAGE_SIZE, Dataset, file_sha256
+from saltseg.data.hdf5 import Dataset, file_sha256
 from saltseg.errors import SaltsegError, fail
+from saltseg.shapes import IMAGE_SIZE
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_ENTRY_BYTES = 1 << 20  # a 101x101 PNG is a few kB; a larger entry is not one of ours

@@ -7,3 +7,6 @@
 - :mod:`saltseg.export.verify`: the comparisons made before anything is written;
 - :mod:`saltseg.export.stage`: the command's function, :func:`~saltseg.export.stage.export`.
 """
+
+DEFAULT_OPSET = 18
+"""The ONNX opset written unless ``--opset`` says otherwise (18: the lowest the exporter writes)."""

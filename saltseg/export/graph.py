@@ -6,7 +6,7 @@ reflect padding or resizing), the network in eval mode (a :class:`~saltseg.model
 caps each pixel's logit by its image's), the crop or resize back, the sigmoid, the horizontal-flip
 TTA (the mean of the image's probabilities and the flipped-back mirror's), and the mean of the
 members' probabilities. :func:`reference_probs` is saltseg's own fp32 forward pass of the same
-networks (:func:`saltseg.engine.predict_probs`, no autocast, no float16 rounding).
+networks (:func:`saltseg.inference.passes.predict_probs`, no autocast, no float16 rounding).
 """
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from saltseg.datafile import IMAGE_SIZE
-from saltseg.engine import logits_at_image_size, predict_probs
-from saltseg.ensemble import Predictor
-from saltseg.shapes import InputFit
+from saltseg.inference.passes import logits_at_image_size, predict_probs
+from saltseg.inference.predictor import Predictor
+from saltseg.shapes import IMAGE_SIZE, InputFit
 
 
 class ProbabilityGraph(nn.Module):
@@ -58,7 +57,7 @@ def graph_of(predictor: Predictor) -> ProbabilityGraph:
 def reference_probs(predictor: Predictor, tiles: np.ndarray) -> np.ndarray:
     """Return saltseg's fp32 probabilities (N, 1, 101, 101) float32 for tiles (N, 1, 101, 101) uint8.
 
-    The members' mean of :func:`saltseg.engine.predict_probs` (TTA as the predictor's), without
+    The members' mean of :func:`saltseg.inference.passes.predict_probs` (TTA as the predictor's), without
     autocast or float16 rounding.
     """
     images = torch.from_numpy(np.ascontiguousarray(tiles[:, 0])).to(predictor.device)

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING
 
 from saltseg import __version__
 from saltseg.atomic import atomic_path
-from saltseg.datafile import Dataset, file_sha256
-from saltseg.ensemble import Models, Predictor, load_predictor, resolve
+from saltseg.data.hdf5 import Dataset, file_sha256
 from saltseg.errors import SaltsegError, fail
+from saltseg.export import DEFAULT_OPSET
 from saltseg.export.graph import graph_of
+from saltseg.inference.predictor import Models, Predictor, load_predictor, resolve
 
 if TYPE_CHECKING:
     from saltseg.export.verify import CheckResult
@@ -29,7 +30,6 @@ log = logging.getLogger("saltseg")
 EXPORT_PACKAGES = ("onnx", "onnxscript", "onnxruntime")
 INSTALL_HINT = "pip install 'saltseg[export]'"
 LAYOUT = "(N, 1, 101, 101), N dynamic: a batch of one-channel 101x101 tiles"
-DEFAULT_OPSET = 18
 """The default ONNX opset: the torch exporter's own (no version conversion), and old enough for
 onnxruntime 1.14 and later, onnxruntime-web included."""
 BATCH_SIZE = 64

@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from saltseg.datafile import Dataset, is_hdf5, read_dataset
-from saltseg.ensemble import Predictor
+from saltseg.cut import apply_cut
+from saltseg.data.hdf5 import Dataset, is_hdf5, read_dataset
+from saltseg.data.sources import load_source
 from saltseg.errors import fail
 from saltseg.export.graph import random_tiles, reference_probs
 from saltseg.export.onnx_file import onnx_probs
+from saltseg.inference.predictor import Predictor
 from saltseg.metric import competition_score
-from saltseg.sources import load_source
-from saltseg.sweep import apply_cut
 
 TOLERANCE = 1e-4
 """Largest absolute difference of probabilities allowed between onnxruntime and saltseg (fp32)."""

@@ -2,7 +2,7 @@
 
 The probabilities come from ``HOME/predictions/<data stem>.h5`` (written by ``predict``) or
 ``HOME/eval/<data stem>/probs.h5`` (by an earlier ``evaluate``) when that file was made by the
-same weights, TTA setting and data (see :func:`saltseg.predict.matching_predictions`); otherwise
+same weights, TTA setting and data (see :func:`saltseg.inference.predict.matching_predictions`); otherwise
 they are predicted into the latter, so ``rle HOME`` still encodes what ``predict`` wrote last.
 They are cut exactly as ``rle HOME`` cuts them: the home's threshold and minimum area, 0.5 and
 none before ``threshold`` has run.
@@ -21,15 +21,15 @@ import numpy as np
 
 from saltseg.atomic import write_text_atomic
 from saltseg.console import progress_bar
-from saltseg.datafile import Dataset, Predictions, is_hdf5, write_predictions
-from saltseg.ensemble import Models, load_predictor, resolve
+from saltseg.cut import apply_cut
+from saltseg.data.hdf5 import Dataset, Predictions, is_hdf5, write_predictions
+from saltseg.data.sources import load_source
 from saltseg.errors import fail
+from saltseg.inference.predict import matching_predictions, predict_dataset, read_source
+from saltseg.inference.predictor import Models, load_predictor, resolve
 from saltseg.metric import competition_score, iou_per_image, per_image_scores
 from saltseg.plots import plot_overlays
-from saltseg.predict import matching_predictions, predict_dataset, read_source
 from saltseg.rundir import RunDir
-from saltseg.sources import load_source
-from saltseg.sweep import apply_cut
 
 log = logging.getLogger("saltseg")
 

@@ -1,6 +1,6 @@
 """``saltseg predict``: salt probabilities for a source of images, from a run or an ensemble.
 
-The predictions file (layout in :mod:`saltseg.datafile`) records what made it in its attributes:
+The predictions file (layout in :mod:`saltseg.data.hdf5`) records what made it in its attributes:
 ``runs``, ``checkpoint`` (the members' best.pt), ``checkpoint_sha256`` (their hashes, so a
 retrained run is noticed), ``tta``, ``source`` and ``source_sha256``. ``evaluate`` reuses a file
 whose attributes match instead of predicting again.
@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from saltseg.console import progress_bar
-from saltseg.datafile import (
+from saltseg.cut import apply_cut
+from saltseg.data.hdf5 import (
     Dataset,
     Predictions,
     file_sha256,
@@ -24,12 +25,11 @@ from saltseg.datafile import (
     read_predictions,
     write_predictions,
 )
-from saltseg.ensemble import Models, Predictor, load_predictor, resolve
+from saltseg.data.mask_folder import check_replaceable, write_mask_folder
+from saltseg.data.rle import SAFE_ID
+from saltseg.data.sources import open_source, read_images
 from saltseg.errors import fail
-from saltseg.maskfolder import check_replaceable, write_mask_folder
-from saltseg.rle import SAFE_ID
-from saltseg.sources import open_source, read_images
-from saltseg.sweep import apply_cut
+from saltseg.inference.predictor import Models, Predictor, load_predictor, resolve
 
 log = logging.getLogger("saltseg")
 

@@ -23,11 +23,11 @@ import torch
 from torch import nn
 
 from saltseg import __version__
-from saltseg.datafile import file_sha256
+from saltseg.data.hdf5 import file_sha256
 from saltseg.device import autocast, resolve_device, resolve_precision
-from saltseg.engine import CompiledForInference, predict_probs
 from saltseg.errors import SaltsegError, fail
-from saltseg.models import build_model
+from saltseg.inference.passes import CompiledForInference, predict_probs
+from saltseg.models import build_model, read_model_config
 from saltseg.rundir import RunDir, load_checkpoint
 from saltseg.shapes import InputFit
 
@@ -156,7 +156,7 @@ def load_predictor(models: Models | Sequence[RunDir], device: str = "auto", batc
         raise SaltsegError(f"--batch-size must be at least 1, got {batch_size}")
     members = models.members if isinstance(models, Models) else list(models)
     torch_device = resolve_device(device)
-    nets = [(net, InputFit.of_config(m.read_config()))
+    nets = [(net, InputFit.of_config(read_model_config(m)))
             for m in members for net in _load_nets(m, torch_device)]
     return Predictor(nets, torch_device, batch_size, tta)
 
@@ -164,7 +164,7 @@ def load_predictor(models: Models | Sequence[RunDir], device: str = "auto", batc
 def _load_nets(run: RunDir, device: torch.device) -> list[nn.Module]:
     """Return the run's networks with best.pt's weights (one, or each snapshot of ``train
     --snapshots``), in eval mode on ``device``."""
-    config: dict[str, Any] = run.read_config()
+    config: dict[str, Any] = read_model_config(run)
     state = load_checkpoint(run.best_checkpoint)
     nets = []
     try:

@@ -1,7 +1,6 @@
-"""Turn probabilities into masks, and choose how: the threshold and minimum-area sweep.
+"""Choose how probabilities become masks: the threshold and minimum-area sweep.
 
-A pixel is salt when its probability is strictly above the threshold; a mask with fewer than
-``min_area`` salt pixels is then emptied. :func:`apply_cut` is the one place this happens.
+Masks are cut as :func:`saltseg.cut.apply_cut` cuts them.
 
 :func:`sweep_thresholds` scores every (threshold, min_area) pair of :data:`THRESHOLDS` x
 :data:`MIN_AREAS` at once: each pixel is binned by how many thresholds lie below its probability,
@@ -11,10 +10,9 @@ rule only edits those counts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from saltseg.cut import ThresholdChoice
 from saltseg.metric import THRESHOLDS as IOU_THRESHOLDS
 from saltseg.metric import hits_from_counts
 
@@ -24,34 +22,6 @@ MIN_AREAS = (0, 10, 20, 40, 60, 80, 100, 150, 200)
 """Minimum predicted areas (pixels) searched; 0 keeps every mask."""
 _CHUNK = 256
 _GRID = 1 << 16
-
-
-@dataclass(frozen=True)
-class ThresholdChoice:
-    """The chosen cut and its validation scores."""
-
-    threshold: float
-    min_area: int
-    score: float
-    score_at_half: float
-    n_images: int
-
-
-def apply_cut(probs: np.ndarray, threshold: float, min_area: int = 0) -> np.ndarray:
-    """Return masks: probability > ``threshold``, emptied where fewer than ``min_area`` pixels.
-
-    Args:
-        probs: probabilities (..., H, W), e.g. (N, 101, 101) or one (101, 101) image.
-        threshold: probability a pixel must exceed to be salt.
-        min_area: smallest number of salt pixels a mask may keep.
-
-    Returns:
-        uint8 0/1 masks of ``probs``'s shape.
-    """
-    masks = np.asarray(probs, dtype=np.float32) > np.float32(threshold)
-    if min_area > 0:
-        masks &= masks.sum(axis=(-2, -1), keepdims=True) >= min_area
-    return masks.view(np.uint8)
 
 
 def sweep_thresholds(

@@ -2,7 +2,7 @@
 
 Each run predicts its own validation split (``split.json``) with its own best.pt, so the K runs
 of ``--folds K`` give out-of-fold probabilities for every image; they are concatenated and swept
-together (:func:`saltseg.sweep.sweep_thresholds`) for one choice, written to the home's
+together (:func:`saltseg.inference.sweep.sweep_thresholds`) for one choice, written to the home's
 ``threshold.json`` and ``threshold.png``.
 
 A run's validation probabilities are kept in its ``val_probs.h5`` with the SHA-256 of the
@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from saltseg.console import progress_bar
-from saltseg.datafile import (
+from saltseg.cut import ThresholdChoice
+from saltseg.data.hdf5 import (
     Dataset,
     Predictions,
     file_sha256,
@@ -27,11 +28,12 @@ from saltseg.datafile import (
     read_predictions,
     write_predictions,
 )
-from saltseg.ensemble import load_predictor, resolve
 from saltseg.errors import SaltsegError, fail
+from saltseg.inference.predictor import load_predictor, resolve
+from saltseg.inference.sweep import MIN_AREAS, THRESHOLDS, sweep_thresholds
+from saltseg.models import read_model_config
 from saltseg.plots import plot_threshold
 from saltseg.rundir import RunDir
-from saltseg.sweep import MIN_AREAS, THRESHOLDS, ThresholdChoice, sweep_thresholds
 
 log = logging.getLogger("saltseg")
 
@@ -136,7 +138,7 @@ def validation_probs(
 
 def _labelled_data(run: RunDir, data: Path | None) -> Dataset:
     """Read the labelled data file: ``data``, else the one config.json names (checked by SHA-256)."""
-    config = run.read_config()
+    config = read_model_config(run)
     path = Path(data if data is not None else config.get("data") or "<none>")
     if not path.is_file():
         raise fail(path, f"no such data file (named by {run.config_path}); pass --data FILE")

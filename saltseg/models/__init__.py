@@ -7,11 +7,13 @@ from typing import Any
 
 from torch import nn
 
-from saltseg.errors import SaltsegError
+from saltseg.errors import SaltsegError, fail
 from saltseg.models.gate import SaltGate
 from saltseg.models.resunet import residual_unet
 from saltseg.models.smp_unet import build_smp_unet
 from saltseg.models.unet import seed_unet
+from saltseg.rundir import RunDir
+from saltseg.shapes import Fit
 
 
 def _seed_unet(config: dict[str, Any], load_weights: bool) -> nn.Module:
@@ -49,6 +51,17 @@ def missing_config_keys(config: dict[str, Any]) -> list[str]:
     if "arch" not in config:
         return ["arch"]
     return [key for key in ARCHITECTURE_KEYS.get(config["arch"], ()) if key not in config]
+
+
+def read_model_config(run: RunDir) -> dict[str, Any]:
+    """Return a run's config.json; one that cannot rebuild the network is an error naming the file."""
+    config = run.read_config()
+    missing = missing_config_keys(config) + [key for key in ("fit",) if key not in config]
+    if missing:
+        raise fail(run.config_path, f"lacks {', '.join(missing)}: not a complete saltseg run config")
+    if config["arch"] not in ARCHITECTURES or config["fit"] not in [f.value for f in Fit]:
+        raise fail(run.config_path, f"names an unknown arch '{config['arch']}' or fit '{config['fit']}'")
+    return config
 
 
 def has_image_head(config: dict[str, Any]) -> bool:

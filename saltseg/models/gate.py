@@ -2,7 +2,7 @@
 
 39% of the images hold no salt. A network built with the head returns its pixel logits and image
 logits together (:class:`~saltseg.models.outputs.Outputs`), so training can score both
-(:func:`saltseg.losses.with_image_term`). Wrapped in :class:`SaltGate`, it returns in eval mode
+(:func:`saltseg.training.losses.with_image_term`). Wrapped in :class:`SaltGate`, it returns in eval mode
 one map, each pixel's logit capped by its image's: a pixel is salt at threshold t only when both
 its probability and its image's exceed t. So the test-time flip, the threshold sweep and the
 minimum-area rule work on that map as on any other.

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from saltseg.atomic import write_text_atomic
-from saltseg.errors import SaltsegError
 
 
 @dataclass
@@ -49,18 +48,3 @@ def write_record(out: Path, record: dict[str, Any]) -> Path:
     path = record_path(out)
     write_text_atomic(path, json.dumps(record, indent=2) + "\n")
     return path
-
-
-def parse_pair(text: str | None, option: str) -> tuple[float, float] | None:
-    """Return the two numbers of an option's ``A,B`` text (None when the option was not given).
-
-    Raises:
-        SaltsegError: the text is not two numbers separated by a comma.
-    """
-    if text is None:
-        return None
-    try:
-        first, second = (float(part) for part in text.split(","))
-    except ValueError:
-        raise SaltsegError(f"{option} takes two numbers A,B, got {text!r}") from None
-    return first, second

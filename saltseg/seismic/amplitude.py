@@ -14,22 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from saltseg.errors import SaltsegError
-
-
-@dataclass(frozen=True)
-class AmplitudeOptions:
-    """How the clip range is chosen: a ``percentile`` of the sample, or an explicit ``clip``."""
-
-    percentile: float = 99.0
-    clip: tuple[float, float] | None = None
-
-    def problem(self) -> str | None:
-        """Return why these options cannot work, or None."""
-        if not 50.0 < self.percentile <= 100.0:
-            return f"--percentile must be in (50, 100], got {self.percentile:g}"
-        if self.clip is not None and not self.clip[0] < self.clip[1]:
-            return f"--clip LOW,HIGH needs LOW < HIGH, got {self.clip[0]:g},{self.clip[1]:g}"
-        return None
+from saltseg.seismic.options import AmplitudeOptions
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,12 @@ import numpy as np
 
 from saltseg import __version__
 from saltseg.console import progress_bar
-from saltseg.datafile import IMAGE_SIZE
-from saltseg.ensemble import Models, Predictor, load_predictor, resolve
 from saltseg.errors import SaltsegError, fail
+from saltseg.inference.predictor import Models, Predictor, load_predictor, resolve
 from saltseg.interrupts import sigterm_raises
 from saltseg.seismic import SeismicResult, write_record
-from saltseg.seismic.amplitude import AmplitudeMap, AmplitudeOptions
+from saltseg.seismic.amplitude import AmplitudeMap
+from saltseg.seismic.options import AmplitudeOptions, VolumeOptions, WindowOptions
 from saltseg.seismic.preview import preview_path, write_preview
 from saltseg.seismic.regions import cut_section
 from saltseg.seismic.sections import (
@@ -37,8 +37,9 @@ from saltseg.seismic.sections import (
     section_pixels,
     write_section,
 )
-from saltseg.seismic.volume import VolumeOptions, predict_volume_file
-from saltseg.seismic.windows import WindowOptions, count_windows, predict_section
+from saltseg.seismic.volume import predict_volume_file
+from saltseg.seismic.windows import count_windows, predict_section
+from saltseg.shapes import IMAGE_SIZE
 
 log = logging.getLogger("saltseg")
 

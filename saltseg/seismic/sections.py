@@ -22,13 +22,13 @@ import tifffile
 from PIL import Image, UnidentifiedImageError
 
 from saltseg.atomic import atomic_path
-from saltseg.datafile import IMAGE_SIZE
 from saltseg.errors import fail
-from saltseg.seismic.amplitude import AmplitudeMap, AmplitudeOptions, amplitude_map
+from saltseg.seismic.amplitude import AmplitudeMap, amplitude_map
+from saltseg.seismic.options import MAX_PIXELS, AmplitudeOptions
+from saltseg.shapes import IMAGE_SIZE
 
 SECTION_SUFFIXES = (".png", ".tif", ".tiff", ".npy")
 OUTPUT_SUFFIXES = (".npy", ".tif", ".tiff", ".png")
-MAX_PIXELS = 50_000_000
 """Default bound on a section's samples (about 15 bytes of memory each while predicting float32)."""
 AMPLITUDE_SAMPLE = 1_000_000
 """Samples of a section the amplitude mapping is estimated from (evenly strided)."""

@@ -31,10 +31,10 @@ import numpy as np
 import segyio
 
 from saltseg.errors import SaltsegError, fail
+from saltseg.seismic.options import ENDIANS
 
 log = logging.getLogger("saltseg")
 
-ENDIANS = ("big", "little")
 IEEE_FLOAT = 5
 """The SEG-Y sample format code of 4-byte IEEE floats, the output's."""
 SAMPLE_FORMATS = {code for name, code in vars(segyio.SegySampleFormat).items() if name.isupper()} - {19, 20}

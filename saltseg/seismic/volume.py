@@ -37,22 +37,22 @@ from rich.progress import Progress
 from saltseg import __version__
 from saltseg.atomic import atomic_path
 from saltseg.console import progress_bar
-from saltseg.datafile import IMAGE_SIZE
-from saltseg.ensemble import Predictor
 from saltseg.errors import SaltsegError, fail
+from saltseg.inference.predictor import Predictor
 from saltseg.interrupts import sigterm_raises
 from saltseg.seismic import SeismicResult, write_record
-from saltseg.seismic.amplitude import AmplitudeMap, AmplitudeOptions, amplitude_map
+from saltseg.seismic.amplitude import AmplitudeMap, amplitude_map
 from saltseg.seismic.npy_volume import NpyVolume, temporary_volume
+from saltseg.seismic.options import ALONG, AmplitudeOptions, VolumeOptions, WindowOptions
 from saltseg.seismic.preview import preview_path, write_preview
 from saltseg.seismic.regions import cut_section
-from saltseg.seismic.segy import ENDIANS, SegyVolume, SegyWriter, header_byte_problem
-from saltseg.seismic.windows import WindowOptions, predict_section
+from saltseg.seismic.segy import SegyVolume, SegyWriter
+from saltseg.seismic.windows import predict_section
+from saltseg.shapes import IMAGE_SIZE
 
 log = logging.getLogger("saltseg")
 
 SEGY_SUFFIXES = (".sgy", ".segy")
-ALONG = {"inline": (0,), "crossline": (1,), "both": (0, 1)}
 AXIS_NAMES = ("inline", "crossline")
 SLAB_BYTES = 32 << 20
 """Float32 samples read and predicted at a time (a whole number of sections, at least one)."""
@@ -64,31 +64,13 @@ Volume = SegyVolume | NpyVolume
 Cut = tuple[float, int]
 
 
-@dataclass(frozen=True)
-class VolumeOptions:
-    """How a volume is read and along which sections it is predicted."""
-
-    along: str = "inline"
-    endian: str = "big"
-    iline: int = 189
-    xline: int = 193
-
-    def problem(self) -> str | None:
-        """Return why these options cannot work, or None."""
-        if self.along not in ALONG:
-            return f"unknown --along '{self.along}'; choose one of: {', '.join(ALONG)}"
-        if self.endian not in ENDIANS:
-            return f"--endian must be big or little, got {self.endian!r}"
-        return header_byte_problem("iline", self.iline) or header_byte_problem("xline", self.xline)
-
-
 def predict_volume_file(predictor: Predictor, source: Path, out: Path, windows: WindowOptions,
                         amplitude: AmplitudeOptions, volume: VolumeOptions, cut: Cut | None = None, *,
                         preview: bool = True, about: dict[str, Any] | None = None) -> SeismicResult:
     """Predict a SEG-Y file (.sgy/.segy: 3-D or a 2-D line) or a 3-D .npy (inline, crossline, sample).
 
     Args:
-        predictor: the networks (an ensemble's mean), see :func:`saltseg.ensemble.load_predictor`.
+        predictor: the networks (an ensemble's mean), see :func:`saltseg.inference.predictor.load_predictor`.
         source: the volume.
         out: .sgy/.segy (from a SEG-Y source: its headers, IEEE float samples) or .npy.
         windows, amplitude, volume: how sections are windowed, samples mapped to pixels, the

@@ -31,53 +31,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from saltseg.datafile import IMAGE_SIZE
 from saltseg.device import autocast, resolve_precision
-from saltseg.engine import predict_probs
-from saltseg.ensemble import Predictor
 from saltseg.errors import SaltsegError
+from saltseg.inference.passes import predict_probs
+from saltseg.inference.predictor import Predictor
 from saltseg.models.gate import SaltGate
 from saltseg.models.outputs import Outputs
-from saltseg.shapes import Fit, InputFit
+from saltseg.seismic.options import WindowOptions
+from saltseg.shapes import IMAGE_SIZE, Fit, InputFit
 
-BLENDS = ("cosine", "linear", "none")
 WINDOWS_PER_CALL = 256
 """Windows predicted together (about 10 MB of 101x101 probabilities): full batches on narrow sections."""
 SIDE_MULTIPLE = 32
 """A larger window's network input side is rounded up to this (every architecture's downsampling)."""
-
-
-@dataclass(frozen=True)
-class WindowOptions:
-    """How a section is cut into windows and blended back (defaults measured on tile mosaics)."""
-
-    size: int = IMAGE_SIZE
-    overlap: float = 0.25
-    blend: str = "cosine"
-    tta: bool = True
-    gate: bool = True
-    resample: tuple[float, float] = (1.0, 1.0)
-
-    @property
-    def stride(self) -> int:
-        """Return the step between neighbouring windows, in samples."""
-        return max(1, round(self.size * (1.0 - self.overlap)))
-
-    def problem(self) -> str | None:
-        """Return why these options cannot work, or None."""
-        if self.size < IMAGE_SIZE:
-            return f"--window must be at least {IMAGE_SIZE} (one tile), got {self.size}"
-        if not 0.0 <= self.overlap < 1.0:
-            return f"--overlap must be in [0, 1), got {self.overlap:g}"
-        if self.blend not in BLENDS:
-            return f"unknown --blend '{self.blend}'; choose one of: {', '.join(BLENDS)}"
-        if not all(0.0 < f <= 16.0 for f in self.resample):
-            return f"--resample factors must be in (0, 16], got {self.resample[0]:g},{self.resample[1]:g}"
-        return None
-
-    def resampled(self, shape: tuple[int, int]) -> tuple[int, int]:
-        """Return the shape a section of ``shape`` is predicted at."""
-        return (max(1, round(shape[0] * self.resample[0])), max(1, round(shape[1] * self.resample[1])))
 
 
 def window_starts(length: int, size: int, stride: int) -> list[int]:
@@ -184,7 +150,7 @@ class WindowFit:
 
     ``reflect`` keeps at least the tile's margins and pads the side up to a multiple of 32;
     ``resize`` scales by the tile's factor, rounded up to a multiple of 32. It has InputFit's
-    ``model_input`` and ``to_image_size``, so :mod:`saltseg.engine` predicts with it.
+    ``model_input`` and ``to_image_size``, so :mod:`saltseg.inference.passes` predicts with it.
     """
 
     tile: InputFit

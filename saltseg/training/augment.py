@@ -8,19 +8,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-
-class Augment(str, Enum):
-    """How much to augment: nothing, horizontal flips, or flips plus shift, scale and brightness."""
-
-    none = "none"
-    flip = "flip"
-    full = "full"
+from saltseg.training.options import Augment
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from saltseg.schedule import Cycle, planned_epochs
+from saltseg.training.schedule import Cycle, planned_epochs
 
 END_MARGIN_EPOCHS = 0.2
 """No new epoch starts when less than this share of an epoch's time is left."""

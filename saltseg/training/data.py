@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from saltseg.datafile import Dataset
+from saltseg.data.hdf5 import Dataset
 from saltseg.errors import SaltsegError
-from saltseg.pseudo import PseudoLabels
+from saltseg.training.pseudo import PseudoLabels
 
 
 def ids_to_rows(ids: list[str], wanted: list[str]) -> np.ndarray:

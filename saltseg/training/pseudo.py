@@ -1,7 +1,7 @@
 """Pseudo-labels: a teacher run's confident predictions on unlabelled images, as extra training images.
 
 The teacher's probabilities (``saltseg predict RUN test.h5``, a predictions file) are cut into
-masks exactly as ``rle`` cuts them (:func:`saltseg.sweep.apply_cut` at the teacher's threshold and
+masks exactly as ``rle`` cuts them (:func:`saltseg.cut.apply_cut` at the teacher's threshold and
 minimum area). A rule then keeps the images whose masks it finds confident, by image. An image
 cut to a mask with salt is kept when
 
@@ -28,9 +28,9 @@ from typing import Protocol
 
 import numpy as np
 
-from saltseg.datafile import Dataset, Predictions, file_sha256, read_dataset, read_predictions
+from saltseg.cut import apply_cut
+from saltseg.data.hdf5 import Dataset, Predictions, file_sha256, read_dataset, read_predictions
 from saltseg.errors import SaltsegError, fail
-from saltseg.sweep import apply_cut
 
 CHUNK = 1024
 """Images a rule looks at together (bounds the temporaries on 18000 test images)."""

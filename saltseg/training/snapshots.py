@@ -8,7 +8,7 @@ from typing import Any
 from torch import nn
 
 from saltseg.rundir import RunDir, load_checkpoint, save_checkpoint
-from saltseg.schedule import Cycle, cycle_bounds
+from saltseg.training.schedule import Cycle, cycle_bounds
 
 
 class SnapshotCycles:

@@ -18,21 +18,22 @@ from typing import Any
 
 import torch
 
-from saltseg import distributed
-from saltseg.checkpoint import TrainingState
 from saltseg.console import add_log_file
-from saltseg.datafile import Dataset, file_sha256, read_dataset
+from saltseg.data.hdf5 import Dataset, file_sha256, read_dataset
+from saltseg.data.split import make_split
 from saltseg.errors import SaltsegError, fail
 from saltseg.interrupts import SIGINT_EXIT, exit_code
 from saltseg.models import build_model
-from saltseg.pseudo import PseudoLabels
 from saltseg.rundir import RunDir
 from saltseg.runlock import run_lock
-from saltseg.split import make_split
-from saltseg.student import pseudo_labels, student_config, teacher_split, teacher_weights
-from saltseg.train_options import TrainOptions, check_options, data_path, run_config
-from saltseg.trainer import Trainer
-from saltseg.training_data import TrainingData
+from saltseg.training import distributed
+from saltseg.training.config import check_options, data_path, run_config
+from saltseg.training.data import TrainingData
+from saltseg.training.options import TrainOptions
+from saltseg.training.pseudo import PseudoLabels
+from saltseg.training.state import TrainingState
+from saltseg.training.student import pseudo_labels, student_config, teacher_split, teacher_weights
+from saltseg.training.trainer import Trainer
 
 log = logging.getLogger("saltseg")
 

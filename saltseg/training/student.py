@@ -7,7 +7,7 @@
   images plus, each epoch, a draw of pseudo-labelled images (``--pseudo-ratio`` times as many),
 - takes the pseudo-labels from ``RUN/predictions/<unlabelled stem>.h5`` (``saltseg predict RUN
   test.h5``), cut at the teacher's threshold and minimum area, keeping only the images the
-  measured rule of :mod:`saltseg.pseudo` finds confident.
+  measured rule of :mod:`saltseg.training.pseudo` finds confident.
 
 The student's config.json records the teacher, the unlabelled file, the predictions file and
 their SHA-256 (checked on resume), and the rule; its split.json lists the pseudo-labelled ids.
@@ -20,10 +20,17 @@ from typing import Any
 
 import torch
 
-from saltseg.datafile import file_sha256
+from saltseg.data.hdf5 import file_sha256
 from saltseg.errors import fail
-from saltseg.pseudo import DEFAULT_RULE, PseudoLabels, rule_config, rule_from_config, select_pseudo_labels
+from saltseg.models import read_model_config
 from saltseg.rundir import RunDir, load_checkpoint
+from saltseg.training.pseudo import (
+    DEFAULT_RULE,
+    PseudoLabels,
+    rule_config,
+    rule_from_config,
+    select_pseudo_labels,
+)
 
 
 def student_config(teacher: Path, unlabelled: Path, ratio: float, data_sha256: str) -> dict[str, Any]:
@@ -31,7 +38,7 @@ def student_config(teacher: Path, unlabelled: Path, ratio: float, data_sha256: s
     but the teacher's files and the hashes)."""
     run = RunDir(teacher)
     run.require_model()
-    if run.read_config().get("data_sha256") != data_sha256:
+    if read_model_config(run).get("data_sha256") != data_sha256:
         raise fail(teacher, "was trained on another data file than --data; a student reuses its split")
     if not Path(unlabelled).is_file():
         raise fail(unlabelled, "no such unlabelled data file; make it with 'saltseg prepare test.zip'")

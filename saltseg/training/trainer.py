@@ -1,10 +1,10 @@
 """The training loop: epochs of training steps, validation, checkpoints and the schedule.
 
 Each concern has a unit of its own: the images on the device (:class:`TrainingData`), the time
-budget's decisions (:class:`~saltseg.budget.Budget`), the weight average
-(:class:`~saltseg.averaging.WeightAverage`) and the checkpoint (:class:`TrainingState`). This
+budget's decisions (:class:`~saltseg.training.budget.Budget`), the weight average
+(:class:`~saltseg.training.averaging.WeightAverage`) and the checkpoint (:class:`TrainingState`). This
 module runs the epochs, and with ``--snapshots K`` keeps the weights that end each cycle of the
-schedule (:class:`~saltseg.snapshots.SnapshotCycles`) and makes their ensemble best.pt when it
+schedule (:class:`~saltseg.training.snapshots.SnapshotCycles`) and makes their ensemble best.pt when it
 validates better than the best epoch. Under ``torchrun`` every decision that depends on a clock
 (end of the run, cutting an epoch, the learning rate, the loss switch, a new cycle) is taken on
 rank 0 and shared.
@@ -22,24 +22,26 @@ from rich.progress import TextColumn
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from saltseg import distributed
-from saltseg.augment import Augmentation
-from saltseg.averaging import WeightAverage
-from saltseg.budget import Budget
-from saltseg.checkpoint import TrainingState
 from saltseg.console import progress_bar
-from saltseg.device import Precision, autocast
-from saltseg.engine import predict_logits, recompute_batch_norm, train_steps
+from saltseg.device import autocast
 from saltseg.errors import fail
-from saltseg.losses import SIDE_LOSS_WEIGHT, Loss, pixel_loss
+from saltseg.inference.passes import predict_logits
 from saltseg.metric import competition_score, iou_per_image
 from saltseg.models import build_model
 from saltseg.plots import plot_curves
+from saltseg.precision import Precision
 from saltseg.rundir import RunDir, save_checkpoint
-from saltseg.schedule import EarlyStopping, plateau_scheduler
 from saltseg.shapes import InputFit
-from saltseg.snapshots import SnapshotCycles
-from saltseg.training_data import TrainingData
+from saltseg.training import distributed
+from saltseg.training.augment import Augmentation
+from saltseg.training.averaging import WeightAverage
+from saltseg.training.budget import Budget
+from saltseg.training.data import TrainingData
+from saltseg.training.losses import SIDE_LOSS_WEIGHT, Loss, pixel_loss
+from saltseg.training.schedule import EarlyStopping, plateau_scheduler
+from saltseg.training.snapshots import SnapshotCycles
+from saltseg.training.state import TrainingState
+from saltseg.training.steps import recompute_batch_norm, train_steps
 
 log = logging.getLogger("saltseg")
 
