@@ -23,6 +23,7 @@ class NpyVolume:
         path: the file.
         shape: (inlines, crosslines, samples).
         dtype: the samples' type.
+        numbers: the line numbers of the inlines and crosslines: their indices, from 0.
     """
 
     def __init__(self, path: Path) -> None:
@@ -35,6 +36,7 @@ class NpyVolume:
             raise fail(self.path, f"holds {array.dtype} samples; expected numbers")
         self.shape: tuple[int, int, int] = tuple(array.shape)  # type: ignore[assignment]
         self.dtype = array.dtype
+        self.numbers = (np.arange(self.shape[0]), np.arange(self.shape[1]))
 
     @classmethod
     def create(cls, path: Path, shape: tuple[int, int, int], dtype: type) -> NpyVolume:

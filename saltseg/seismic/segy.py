@@ -57,6 +57,7 @@ class SegyVolume:
     Attributes:
         path: the file.
         traces: (inlines, crosslines) int64, each cell's trace number in the file, -1 where missing.
+        numbers: the inline numbers of the grid's rows and the crossline numbers of its columns.
         n_samples: samples per trace.
     """
 
@@ -65,7 +66,9 @@ class SegyVolume:
         self.file = _open(self.path, endian)
         try:
             self.n_samples = len(self.file.samples)
-            self.traces = trace_grid(self.path, *_header_numbers(self.file, self.path, iline, xline))
+            inlines, crosslines = _header_numbers(self.file, self.path, iline, xline)
+            self.traces = trace_grid(self.path, inlines, crosslines)
+            self.numbers = line_numbers(self.traces.shape, inlines, crosslines)
         except BaseException:
             self.file.close()
             raise
@@ -161,6 +164,16 @@ def trace_grid(path: Path, inlines: np.ndarray, crosslines: np.ndarray) -> np.nd
     grid = np.full((len(il_values), len(xl_values)), -1, dtype=np.int64)
     grid[il, xl] = np.arange(len(pairs))
     return grid
+
+
+def line_numbers(shape: tuple[int, int], inlines: np.ndarray, crosslines: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Return the header numbers of a grid's inlines and crosslines; a 2-D line whose traces share
+    one pair numbers its traces 1, 2, ... along it."""
+    il_values, xl_values = np.unique(inlines), np.unique(crosslines)
+    if (len(il_values), len(xl_values)) == (1, 1) and shape[1] > 1:
+        return il_values, np.arange(1, shape[1] + 1)
+    return il_values, xl_values
 
 
 def _cells(traces: np.ndarray, axis: int, start: int, stop: int) -> np.ndarray:
