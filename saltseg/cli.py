@@ -27,6 +27,7 @@ from saltseg.seismic.options import (
     BLENDS,
     MAX_PIXELS,
     AmplitudeOptions,
+    PatchOptions,
     VolumeOptions,
     WindowOptions,
     parse_pair,
@@ -35,10 +36,12 @@ from saltseg.shapes import Fit
 from saltseg.training.options import Augment, TrainOptions
 
 DATA, MODEL, OPTIM, PSEUDO, RUN, SEISMIC = "Data", "Model", "Optimisation", "Pseudo-labels", "Run", "Seismic"
+SURVEY = "Labelled survey"
 
 
 _TRAIN = TrainOptions()
 _WINDOWS, _AMPLITUDE, _VOLUME = WindowOptions(), AmplitudeOptions(), VolumeOptions()
+_PATCHES = PatchOptions()
 
 
 def _opt(panel: str, help_text: str, *names: str) -> typer.models.OptionInfo:
@@ -86,19 +89,52 @@ def _root(
 
 @app.command("prepare", rich_help_panel="Data")
 def prepare_cli(
-    source: Annotated[Path, typer.Argument(help="train.zip, test.zip, or a folder like them.")],
+    source: Annotated[
+        Path, typer.Argument(help="train.zip, test.zip, or a folder like them; with --labels, a seismic "
+                             "volume (.sgy, .segy, 3-D .npy) or section (.png, .tif, .npy).")
+    ],
     out: Annotated[
         Path | None,
         typer.Option("--out", "-o", help="HDF5 file.", show_default="<SOURCE stem>.h5 here"),
     ] = None,
     depths: Annotated[Path | None, typer.Option(help="depths.csv (id,z): store depths.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite OUT if it exists.")] = False,
+    labels: Annotated[
+        Path | None, _opt(SURVEY, "Labels of the seismic SOURCE: a label volume or mask of its geometry, "
+                          "or a folder of per-line masks named by line number.")
+    ] = None,
+    salt_class: Annotated[
+        int | None, _opt(SURVEY, "The class number of salt in LABELS (others are not salt).", "--class")
+    ] = None,
+    along: Annotated[str, _opt(SURVEY, "Lines cut into patches: inline, crossline or both.")
+                     ] = _PATCHES.along,
+    patch: Annotated[int, _opt(SURVEY, "Patch side in samples (other than 101: resized to 101).")
+                     ] = _PATCHES.patch,
+    stride: Annotated[
+        int | None, _opt(SURVEY, "Samples between patches (default: half a patch).")
+    ] = None,
+    percentile: Annotated[
+        float, _opt(SURVEY, "Clip amplitudes at this percentile of |sample|.")
+    ] = _AMPLITUDE.percentile,
+    clip: Annotated[
+        str | None, _opt(SURVEY, "Clip amplitudes to LOW,HIGH instead (e.g. --clip=-3,3).", "--clip")
+    ] = None,
+    endian: Annotated[str, _opt(SURVEY, "SEG-Y byte order.")] = _VOLUME.endian,
+    iline: Annotated[int, _opt(SURVEY, "SEG-Y inline header byte.")] = _VOLUME.iline,
+    xline: Annotated[int, _opt(SURVEY, "SEG-Y crossline header byte.")] = _VOLUME.xline,
 ) -> None:
-    """Turn a competition archive or folder into one HDF5 data file."""
-    from saltseg.data.prepare import prepare
-
+    """Turn a competition archive or folder, or a labelled survey, into one HDF5 data file."""
     with reported_errors():
-        summary = prepare(source, out, depths, force)
+        if labels is None:
+            from saltseg.data.prepare import prepare
+
+            summary = prepare(source, out, depths, force)
+        else:
+            from saltseg.seismic.patches import PatchOptions, prepare_survey
+
+            summary = prepare_survey(source, labels, out, PatchOptions(along, patch, stride, salt_class),
+                                     VolumeOptions(along, endian, iline, xline),
+                                     AmplitudeOptions(percentile, parse_pair(clip, "--clip")), force)
     log.info("%s", summary)
 
 
@@ -359,19 +395,57 @@ def evaluate_cli(
     runs: Annotated[list[Path], typer.Argument(help=RUNS_HELP, metavar="RUN...", show_default=False)],
     data: Annotated[
         Path,
-        typer.Argument(help="Labelled data: HDF5 with masks, or zip of images and masks.", metavar="DATA"),
+        typer.Argument(help="Labelled data: HDF5 with masks, or zip of images and masks; with --labels, "
+                       "a seismic volume or section.", metavar="DATA"),
     ],
     ensemble: Annotated[Path | None, _opt(DATA, ENSEMBLE_HELP)] = None,
     tta: Annotated[bool, _opt(RUN, "Average with the horizontally flipped image's prediction.")] = True,
     batch_size: Annotated[int, _opt(RUN, "Images per forward pass.")] = 64,
     device: Annotated[str, _opt(RUN, "auto, cpu, cuda or cuda:N.")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
+    labels: Annotated[
+        Path | None, _opt(SURVEY, "Labels of the seismic DATA (as prepare takes them): score its lines.")
+    ] = None,
+    lines: Annotated[
+        str | None, _opt(SURVEY, "Line numbers to score, e.g. 1040,1045,1100-1150 (default: every labelled).")
+    ] = None,
+    split: Annotated[
+        str | None, _opt(SURVEY, "validation: score the run's own held-out lines.")
+    ] = None,
+    along: Annotated[str, _opt(SURVEY, "Score inlines or crosslines.")] = "inline",
+    salt_class: Annotated[
+        int | None, _opt(SURVEY, "The class number of salt in LABELS (others are not salt).", "--class")
+    ] = None,
+    window: Annotated[int, _opt(SEISMIC, "Window side in samples (101: one tile).")] = _WINDOWS.size,
+    overlap: Annotated[float, _opt(SEISMIC, "Share of a window its neighbour overlaps.")] = _WINDOWS.overlap,
+    blend: Annotated[str, _opt(SEISMIC, f"Window weights: {', '.join(BLENDS)}.")] = _WINDOWS.blend,
+    gate: Annotated[
+        bool, _opt(SEISMIC, "Cap pixels by the image head's logit of their window.", "--gate/--no-gate")
+    ] = _WINDOWS.gate,
+    percentile: Annotated[
+        float, _opt(SEISMIC, "Clip amplitudes at this percentile of |sample|.")
+    ] = _AMPLITUDE.percentile,
+    clip: Annotated[
+        str | None, _opt(SEISMIC, "Clip amplitudes to LOW,HIGH instead (e.g. --clip=-3,3).", "--clip")
+    ] = None,
+    endian: Annotated[str, _opt(SEISMIC, "SEG-Y byte order.")] = _VOLUME.endian,
+    iline: Annotated[int, _opt(SEISMIC, "SEG-Y inline header byte.")] = _VOLUME.iline,
+    xline: Annotated[int, _opt(SEISMIC, "SEG-Y crossline header byte.")] = _VOLUME.xline,
 ) -> None:
-    """Score predictions on labelled DATA as the competition would, cut as rle cuts them."""
-    from saltseg.inference.evaluate import evaluate
-
+    """Score predictions on labelled DATA as the competition would, cut as rle cuts them; or, with
+    --labels, the lines of a labelled survey by IoU, precision and recall."""
     with reported_errors():
-        result = evaluate(runs, data, ensemble, tta, batch_size, device)
+        if labels is None:
+            from saltseg.inference.evaluate import evaluate
+
+            result = evaluate(runs, data, ensemble, tta, batch_size, device)
+        else:
+            from saltseg.seismic.evaluate import LineChoice, evaluate_survey
+
+            result = evaluate_survey(
+                runs, data, labels, LineChoice(along, lines, split), salt_class, ensemble,
+                WindowOptions(window, overlap, blend, tta, gate), VolumeOptions(along, endian, iline, xline),
+                AmplitudeOptions(percentile, parse_pair(clip, "--clip")), batch_size, device)
     _json_or_text(as_json, result.as_dict(), result.summary())
 
 

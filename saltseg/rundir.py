@@ -18,7 +18,8 @@
       predictions/<name>.h5  probabilities for a source (written by ``predict``)
       sections/<name>.<ext>  probabilities (or masks) of a seismic section or volume, with
                              <name>.<ext>.json (how it was made) and a preview PNG (``predict``)
-      eval/<name>/           per_image.csv, overlays.png and probs.h5 (written by ``evaluate``)
+      eval/<name>/           per_image.csv, overlays.png and probs.h5 (written by ``evaluate``); for a
+                             labelled survey per_line.csv, summary.json and worst_lines.png
       .lock                  held by the ``train`` process working on the run (see saltseg.runlock)
       model.onnx             the run as one ONNX file (written by ``export``)
 
@@ -100,6 +101,18 @@ class RunDir:
     def eval_probs_path(self, name: str) -> Path:
         """Return where ``evaluate`` keeps the probabilities it predicted for the data called ``name``."""
         return self.eval_dir(name) / "probs.h5"
+
+    def eval_lines_path(self, name: str) -> Path:
+        """Return the per-line scores CSV of ``evaluate`` on the labelled survey called ``name``."""
+        return self.eval_dir(name) / "per_line.csv"
+
+    def eval_summary_path(self, name: str) -> Path:
+        """Return the summary JSON of ``evaluate`` on the labelled survey called ``name``."""
+        return self.eval_dir(name) / "summary.json"
+
+    def eval_worst_lines_path(self, name: str) -> Path:
+        """Return the figure of the worst lines of ``evaluate`` on the labelled survey called ``name``."""
+        return self.eval_dir(name) / "worst_lines.png"
 
     def eval_overlays_path(self, name: str) -> Path:
         """Return the worst/best cases figure of ``evaluate`` on the data called ``name``."""

@@ -6,7 +6,9 @@ Prepared data set (one file per source archive)::
     images   (N, 101, 101) uint8 grayscale
     masks    (N, 101, 101) uint8 0/1       labelled sources only
     depths   (N,)          float32         only when depths were given
-    attrs:   saltseg_version, source, source_sha256, image_size
+    origins  (N, 4)        int32           a survey's patches only: axis (0 inline, 1 crossline),
+                                           line index, first sample, first trace index
+    attrs:   saltseg_version, source, source_sha256, image_size (a survey's: survey, a JSON record)
 
 Predictions file::
 
@@ -43,6 +45,8 @@ class Dataset:
     masks: np.ndarray | None = None
     depths: np.ndarray | None = None
     attrs: dict[str, object] = field(default_factory=dict)
+    origins: np.ndarray | None = None
+    """(N, 4) int32 where a survey's patches come from: axis, line index, first sample, first trace."""
 
     @property
     def labelled(self) -> bool:
@@ -80,6 +84,8 @@ def write_dataset(path: str | Path, data: Dataset) -> None:
             f.create_dataset("masks", data=data.masks, dtype=np.uint8, compression="lzf")
         if data.depths is not None:
             f.create_dataset("depths", data=data.depths, dtype=np.float32)
+        if data.origins is not None:
+            f.create_dataset("origins", data=data.origins, dtype=np.int32)
         f.attrs.update({"saltseg_version": __version__, "image_size": IMAGE_SIZE, **data.attrs})
 
 
@@ -92,10 +98,50 @@ def read_dataset(path: str | Path) -> Dataset:
         images = f["images"][()]
         masks = f["masks"][()] if "masks" in f else None
         depths = f["depths"][()] if "depths" in f else None
+        origins = f["origins"][()] if "origins" in f else None
         attrs = dict(f.attrs)
     if images.shape != (len(ids), IMAGE_SIZE, IMAGE_SIZE):
         raise fail(path, f"images have shape {images.shape}, expected ({len(ids)}, 101, 101)")
-    return Dataset(ids, images, masks, depths, attrs)
+    return Dataset(ids, images, masks, depths, attrs, origins)
+
+
+class PatchWriter:
+    """A labelled data file written a batch of patches at a time (a survey, line by line)."""
+
+    def __init__(self, file: h5py.File) -> None:
+        self.file = file
+        tiles = (0, IMAGE_SIZE, IMAGE_SIZE)
+        file.create_dataset("ids", shape=(0,), maxshape=(None,), dtype=_STR, chunks=(1024,))
+        for name in ("images", "masks"):
+            file.create_dataset(name, shape=tiles, maxshape=(None, *tiles[1:]), dtype=np.uint8,
+                                chunks=(64, *tiles[1:]), compression="lzf")
+        file.create_dataset("origins", shape=(0, 4), maxshape=(None, 4), dtype=np.int32, chunks=(1024, 4))
+
+    def __len__(self) -> int:
+        return len(self.file["ids"])
+
+    def append(self, ids: list[str], images: np.ndarray, masks: np.ndarray, origins: np.ndarray) -> None:
+        """Append patches: ids (n,), images and masks (n, 101, 101) uint8, origins (n, 4)."""
+        start = len(self)
+        for name, values in (("ids", np.array(ids, dtype=object)), ("images", images), ("masks", masks),
+                             ("origins", origins)):
+            self.file[name].resize(start + len(ids), axis=0)
+            self.file[name][start:] = values
+
+
+@contextmanager
+def writing_patches(path: str | Path, attrs: dict[str, object]) -> Iterator[PatchWriter]:
+    """Write a data file patch batch by patch batch under a temporary name; renamed when complete."""
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        writer = PatchWriter(f)
+        yield writer
+        f.attrs.update({"saltseg_version": __version__, "image_size": IMAGE_SIZE, **attrs})
+
+
+def read_attrs(path: str | Path) -> dict[str, object]:
+    """Return a data file's attributes alone (no images are read)."""
+    with _reading(path), _open_h5(path) as f:
+        return dict(f.attrs)
 
 
 def write_predictions(path: str | Path, preds: Predictions) -> None:

@@ -98,3 +98,29 @@ def parse_pair(text: str | None, option: str) -> tuple[float, float] | None:
     except ValueError:
         raise SaltsegError(f"{option} takes two numbers A,B, got {text!r}") from None
     return first, second
+
+
+@dataclass(frozen=True)
+class PatchOptions:
+    """How a labelled survey is cut: lines along ``along``, patches of ``patch`` samples every
+    ``stride`` samples (default half a patch), labels of class ``salt_class`` as salt."""
+
+    along: str = "inline"
+    patch: int = IMAGE_SIZE
+    stride: int | None = None
+    salt_class: int | None = None
+
+    @property
+    def step(self) -> int:
+        """The stride, half a patch unless given."""
+        return self.stride or max(1, self.patch // 2)
+
+    def problem(self) -> str | None:
+        """Return why these options cannot work, or None."""
+        if self.along not in ALONG:
+            return f"unknown --along '{self.along}'; choose one of: {', '.join(ALONG)}"
+        if self.patch < 16:
+            return f"--patch must be at least 16 samples, got {self.patch}"
+        if not 1 <= self.step <= self.patch:
+            return f"--stride must be in 1..{self.patch} (the patch), got {self.stride}"
+        return None

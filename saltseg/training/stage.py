@@ -9,6 +9,7 @@ epochs an uninterrupted run would have trained.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from contextlib import nullcontext
@@ -20,7 +21,7 @@ import torch
 
 from saltseg.console import add_log_file
 from saltseg.data.hdf5 import Dataset, file_sha256, read_dataset
-from saltseg.data.split import make_split
+from saltseg.data.split import make_block_split, make_split
 from saltseg.errors import SaltsegError, fail
 from saltseg.interrupts import SIGINT_EXIT, exit_code
 from saltseg.models import build_model
@@ -184,8 +185,12 @@ def training_data(path: Path, config: dict[str, Any]) -> Dataset:
 
 
 def new_split(data: Dataset, config: dict[str, Any]) -> dict[str, Any]:
-    """Return a new seeded split, stratified by salt coverage, as the config's options ask."""
+    """Return a new seeded split as the config's options ask: for a survey's patches, blocks of lines
+    apart in space; otherwise stratified by salt coverage."""
     assert data.masks is not None
+    if data.origins is not None:
+        return make_block_split(data.ids, data.origins, json.loads(str(data.attrs["survey"])), config["seed"],
+                                config["val_fraction"], config["folds"], config["fold"])
     return make_split(data.ids, data.masks, config["seed"], config["val_fraction"], config["folds"],
                       config["fold"])
 
