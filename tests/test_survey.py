@@ -4,15 +4,18 @@ evaluate scores its lines; on small volumes made here (benchmarks/synthetic_surv
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import segyio
 from helpers import assert_one_line_error, invoke
 from PIL import Image
-from runs import ok, train_args
+from runs import TINY, ok, train_args
 
 from saltseg.data.hdf5 import read_dataset
 from saltseg.data.split import make_block_split
@@ -26,7 +29,7 @@ from saltseg.seismic.windows import predict_section
 from saltseg.shapes import IMAGE_SIZE
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-from synthetic_survey import every_kth_inline, make_survey
+from synthetic_survey import every_kth_inline, make_survey, write_segy
 
 SHAPE = (104, 130, 120)  # inlines, crosslines, samples: crosslines hold one 101-trace patch
 
@@ -197,3 +200,21 @@ def test_a_run_trained_on_a_survey_holds_out_lines_and_evaluates_them(survey: tu
     summary = json.loads(result.stdout)
     assert summary["lines"] == len(split["apart"]["val_lines"])
     assert "amplitudes clipped" in result.stderr
+
+
+def test_the_survey_example_predicts_the_volume_and_scores_held_out_lines(tmp_path: Path) -> None:
+    seismic, salt = make_survey((40, 110, 104), seed=5)
+    write_segy(tmp_path / "survey.sgy", seismic)
+    write_segy(tmp_path / "labels.sgy", every_kth_inline(salt, 4))
+    env = {**os.environ, "BUDGET": "8s", "TRAIN_ARGS": " ".join(map(str, (*TINY, "--device", "cpu"))),
+           "DEVICE": "cpu"}
+    script = Path(__file__).resolve().parent.parent / "examples" / "survey.sh"
+    done = subprocess.run(["bash", str(script), "survey.sgy", "labels.sgy", "work"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with segyio.open(tmp_path / "work" / "survey-salt.sgy", ignore_geometry=True) as f:
+        masks = f.trace.raw[:]
+    assert masks.shape == (40 * 110, 104) and set(np.unique(masks)) <= {0.0, 1.0}
+    held_out = RunDir(tmp_path / "work" / "run").read_split()["apart"]["val_lines"]
+    summary = json.loads(RunDir(tmp_path / "work" / "run").eval_summary_path("survey-validation").read_text())
+    assert summary["lines"] == len(held_out) and 0 <= summary["iou"] <= 1
