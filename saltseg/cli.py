@@ -196,6 +196,10 @@ def train_cli(
     folds: Annotated[int, _opt(DATA, "K of K-fold cross-validation (1: one split).")] = _TRAIN.folds,
     fold: Annotated[int, _opt(DATA, "The fold that validates, 0..K-1.")] = _TRAIN.fold,
     arch: Annotated[str, _opt(MODEL, "resunet, unet (the seed's) or smp-unet.")] = _TRAIN.arch,
+    init: Annotated[
+        Path | None, _opt(MODEL, "Start from this trained run's best.pt and take its network (arch, "
+                          "filters, encoder, decoder switches, input size, fit); the rest is this run's own.")
+    ] = _TRAIN.init,
     start_filters: Annotated[int, _opt(MODEL, "unet: filters of the top level.")] = _TRAIN.start_filters,
     batch_norm: Annotated[bool, _opt(MODEL, "unet: batch norm after convolutions.")] = _TRAIN.batch_norm,
     dropout: Annotated[float, _opt(MODEL, "unet: dropout rate.")] = _TRAIN.dropout,
@@ -342,7 +346,7 @@ def predict_cli(
     ] = None,
     max_pixels: Annotated[int, _opt(SEISMIC, "Refuse sections with more samples.")] = MAX_PIXELS,
     along: Annotated[str, _opt(SEISMIC, "Volumes: inline, crossline or both.")] = _VOLUME.along,
-    endian: Annotated[str, _opt(SEISMIC, "SEG-Y byte order: big or little.")] = _VOLUME.endian,
+    endian: Annotated[str, _opt(SEISMIC, "SEG-Y byte order: auto, big or little.")] = _VOLUME.endian,
     iline: Annotated[int, _opt(SEISMIC, "SEG-Y inline header byte.")] = _VOLUME.iline,
     xline: Annotated[int, _opt(SEISMIC, "SEG-Y crossline header byte.")] = _VOLUME.xline,
     preview: Annotated[

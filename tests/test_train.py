@@ -196,21 +196,6 @@ def test_smp_unet_starts_from_a_local_weights_file(tiny_h5: Path, tmp_path: Path
     assert RunDir(run).read_config()["encoder_weights"] == str(weights)
 
 
-def test_imagenet_weights_fail_at_once_naming_the_path_alternative(tiny_h5: Path, tmp_path: Path) -> None:
-    result = invoke(
-        "train",
-        "--data",
-        tiny_h5,
-        "--run",
-        tmp_path / "r",
-        "--arch",
-        "smp-unet",
-        "--encoder-weights",
-        "imagenet",
-    )
-    assert_one_line_error(result, "--encoder-weights PATH")
-
-
 def _unlabelled(tiny_h5: Path, path: Path) -> Path:
     data = read_dataset(tiny_h5)
     write_dataset(path, Dataset(data.ids, data.images))

@@ -11,8 +11,9 @@ from pathlib import Path
 from saltseg.precision import Precision
 from saltseg.shapes import MODEL_SIZE, Fit
 
-RESUMABLE = frozenset({"epochs", "budget", "device", "data", "run", "teacher", "unlabelled"})
-"""Options that may differ on ``--resume``; any other given option must match the saved config."""
+RESUMABLE = frozenset({"epochs", "budget", "device", "data", "run", "teacher", "unlabelled", "init"})
+"""Options that may differ on ``--resume``; any other given option must match the saved config
+(``init`` may be given again, naming the recorded run: saltseg.training.config checks it)."""
 
 UNLIMITED_EPOCHS = 100_000
 NOT_IN_CONFIG = ("resume", "force", "given")
@@ -46,6 +47,8 @@ class TrainOptions:
     dropout: float = 0.0
     encoder: str = "resnet34"
     encoder_weights: str = "none"
+    init: Path | None = None
+    """A trained run whose best.pt, and network, a new run starts from (``--init RUN``)."""
     image_head: bool | None = None
     scse: bool | None = None
     hypercolumn: bool | None = None

@@ -28,12 +28,12 @@ from saltseg.models import build_model
 from saltseg.rundir import RunDir
 from saltseg.runlock import run_lock
 from saltseg.training import distributed
-from saltseg.training.config import check_options, data_path, run_config
+from saltseg.training.config import check_options, data_path, run_config, with_init_network
 from saltseg.training.data import TrainingData
 from saltseg.training.options import TrainOptions
 from saltseg.training.pseudo import PseudoLabels
 from saltseg.training.state import TrainingState
-from saltseg.training.student import pseudo_labels, student_config, teacher_split, teacher_weights
+from saltseg.training.student import pseudo_labels, start_weights, student_config, teacher_split
 from saltseg.training.trainer import Trainer
 
 log = logging.getLogger("saltseg")
@@ -81,6 +81,7 @@ def train(opts: TrainOptions) -> TrainSummary:
     ``--resume``) is checked before ``--force`` removes an earlier run. Under ``torchrun`` rank 0
     alone reads and writes the run directory and shares what it found.
     """
+    opts = with_init_network(opts)
     check_options(opts)
     ranks, device = distributed.start(opts.device)
     run = RunDir(opts.run)
@@ -147,7 +148,7 @@ def _train_planned(opts: TrainOptions, plan: RunPlan, run: RunDir, device: torch
     else:
         data = read_dataset(config["data"])
         pseudo = pseudo_labels(config, plan.split) if student else None
-    start = teacher_weights(config) if student and plan.state is None else None
+    start = start_weights(config) if plan.state is None else None
     handler = add_log_file(run.log_path) if ranks.is_main else None
     try:
         extending = bool(opts.given & {"epochs", "budget"})

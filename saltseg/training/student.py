@@ -11,6 +11,9 @@
 
 The student's config.json records the teacher, the unlabelled file, the predictions file and
 their SHA-256 (checked on resume), and the rule; its split.json lists the pseudo-labelled ids.
+
+:func:`start_weights` gives a new run the weights it starts from: a student's teacher's best, or
+the best of the run ``--init RUN`` names (saltseg.training.config gives it that run's network).
 """
 
 from __future__ import annotations
@@ -80,3 +83,13 @@ def pseudo_labels(config: dict[str, Any], split: dict[str, Any]) -> PseudoLabels
 def teacher_weights(config: dict[str, Any]) -> dict[str, torch.Tensor]:
     """Return the teacher's best weights, which a new student starts from."""
     return load_checkpoint(RunDir(config["teacher"]).best_checkpoint)["model"]
+
+
+def start_weights(config: dict[str, Any]) -> dict[str, torch.Tensor] | None:
+    """Return the weights a new run starts from: its teacher's best, or its ``--init`` run's best
+    (model and batch-norm statistics), else None (the network's own initialisation)."""
+    if config.get("teacher"):
+        return teacher_weights(config)
+    if config.get("init"):
+        return load_checkpoint(RunDir(config["init"]["run"]).best_checkpoint)["model"]
+    return None

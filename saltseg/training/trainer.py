@@ -101,10 +101,13 @@ class Trainer:
             self._save_last()
 
     def _load_start_weights(self, weights: dict[str, torch.Tensor]) -> None:
-        """Start from ``weights`` (a student from its teacher's best.pt): the same network only."""
+        """Start from ``weights`` (a teacher's or an --init run's best.pt): the same network only."""
         try:
             self.model.load_state_dict(weights)
         except RuntimeError:
+            if "init" in self.config:
+                raise fail(self.config["init"]["run"], "holds a best.pt that does not fit the network of its "
+                           "config.json") from None
             raise fail(self.config.get("teacher", "--teacher"), "has another network than the student's "
                        "options describe; give the student the teacher's network options") from None
 
