@@ -48,6 +48,22 @@ def _opt(panel: str, help_text: str, *names: str) -> typer.models.OptionInfo:
     return typer.Option(*names, help=help_text, rich_help_panel=panel)
 
 
+# Options that several commands share (predict, evaluate and prepare read seismic alike).
+Window = Annotated[int, _opt(SEISMIC, "Window side in samples (101: one tile).")]
+Overlap = Annotated[float, _opt(SEISMIC, "Share of a window its neighbour overlaps.")]
+Blend = Annotated[str, _opt(SEISMIC, f"Window weights: {', '.join(BLENDS)}.")]
+Gate = Annotated[bool, _opt(SEISMIC, "Cap pixels by the image head's logit of their window.",
+                            "--gate/--no-gate")]
+Percentile = Annotated[float, _opt(SEISMIC, "Clip amplitudes at this percentile of |sample|.")]
+Clip = Annotated[str | None, _opt(SEISMIC, "Clip amplitudes to LOW,HIGH instead (e.g. --clip=-3,3).",
+                                  "--clip")]
+Endian = Annotated[str, _opt(SEISMIC, "SEG-Y byte order: auto, big or little.")]
+Iline = Annotated[int, _opt(SEISMIC, "SEG-Y inline header byte.")]
+Xline = Annotated[int, _opt(SEISMIC, "SEG-Y crossline header byte.")]
+SaltClass = Annotated[int | None, _opt(SURVEY, "The class number of salt in LABELS (others are not salt).",
+                                       "--class")]
+
+
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
@@ -103,9 +119,7 @@ def prepare_cli(
         Path | None, _opt(SURVEY, "Labels of the seismic SOURCE: a label volume or mask of its geometry, "
                           "or a folder of per-line masks named by line number.")
     ] = None,
-    salt_class: Annotated[
-        int | None, _opt(SURVEY, "The class number of salt in LABELS (others are not salt).", "--class")
-    ] = None,
+    salt_class: SaltClass = None,
     along: Annotated[str, _opt(SURVEY, "Lines cut into patches: inline, crossline or both.")
                      ] = _PATCHES.along,
     patch: Annotated[int, _opt(SURVEY, "Patch side in samples (other than 101: resized to 101).")
@@ -113,15 +127,11 @@ def prepare_cli(
     stride: Annotated[
         int | None, _opt(SURVEY, "Samples between patches (default: half a patch).")
     ] = None,
-    percentile: Annotated[
-        float, _opt(SURVEY, "Clip amplitudes at this percentile of |sample|.")
-    ] = _AMPLITUDE.percentile,
-    clip: Annotated[
-        str | None, _opt(SURVEY, "Clip amplitudes to LOW,HIGH instead (e.g. --clip=-3,3).", "--clip")
-    ] = None,
-    endian: Annotated[str, _opt(SURVEY, "SEG-Y byte order.")] = _VOLUME.endian,
-    iline: Annotated[int, _opt(SURVEY, "SEG-Y inline header byte.")] = _VOLUME.iline,
-    xline: Annotated[int, _opt(SURVEY, "SEG-Y crossline header byte.")] = _VOLUME.xline,
+    percentile: Percentile = _AMPLITUDE.percentile,
+    clip: Clip = None,
+    endian: Endian = _VOLUME.endian,
+    iline: Iline = _VOLUME.iline,
+    xline: Xline = _VOLUME.xline,
 ) -> None:
     """Turn a competition archive or folder, or a labelled survey, into one HDF5 data file."""
     with reported_errors():
@@ -328,27 +338,21 @@ def predict_cli(
         _opt(RUN, "torch.compile the networks (default: on the CPU for 4000 images or more).",
              "--compile/--no-compile"),
     ] = None,
-    window: Annotated[int, _opt(SEISMIC, "Window side in samples (101: one tile).")] = _WINDOWS.size,
-    overlap: Annotated[float, _opt(SEISMIC, "Share of a window its neighbour overlaps.")] = _WINDOWS.overlap,
-    blend: Annotated[str, _opt(SEISMIC, f"Window weights: {', '.join(BLENDS)}.")] = _WINDOWS.blend,
-    gate: Annotated[
-        bool, _opt(SEISMIC, "Cap pixels by the image head's logit of their window.", "--gate/--no-gate")
-    ] = _WINDOWS.gate,
-    percentile: Annotated[
-        float, _opt(SEISMIC, "Clip amplitudes at this percentile of |sample|.")
-    ] = _AMPLITUDE.percentile,
-    clip: Annotated[
-        str | None, _opt(SEISMIC, "Clip amplitudes to LOW,HIGH instead (e.g. --clip=-3,3).", "--clip")
-    ] = None,
+    window: Window = _WINDOWS.size,
+    overlap: Overlap = _WINDOWS.overlap,
+    blend: Blend = _WINDOWS.blend,
+    gate: Gate = _WINDOWS.gate,
+    percentile: Percentile = _AMPLITUDE.percentile,
+    clip: Clip = None,
     resample: Annotated[
         str | None, _opt(SEISMIC, "Scale sections by ROWS,COLS factors before predicting (and back).",
                          "--resample")
     ] = None,
     max_pixels: Annotated[int, _opt(SEISMIC, "Refuse sections with more samples.")] = MAX_PIXELS,
     along: Annotated[str, _opt(SEISMIC, "Volumes: inline, crossline or both.")] = _VOLUME.along,
-    endian: Annotated[str, _opt(SEISMIC, "SEG-Y byte order: auto, big or little.")] = _VOLUME.endian,
-    iline: Annotated[int, _opt(SEISMIC, "SEG-Y inline header byte.")] = _VOLUME.iline,
-    xline: Annotated[int, _opt(SEISMIC, "SEG-Y crossline header byte.")] = _VOLUME.xline,
+    endian: Endian = _VOLUME.endian,
+    iline: Iline = _VOLUME.iline,
+    xline: Xline = _VOLUME.xline,
     preview: Annotated[
         bool, _opt(SEISMIC, "Write a PNG of the salt outline over the seismic.", "--preview/--no-preview")
     ] = True,
@@ -417,24 +421,16 @@ def evaluate_cli(
         str | None, _opt(SURVEY, "validation: score the run's own held-out lines.")
     ] = None,
     along: Annotated[str, _opt(SURVEY, "Score inlines or crosslines.")] = "inline",
-    salt_class: Annotated[
-        int | None, _opt(SURVEY, "The class number of salt in LABELS (others are not salt).", "--class")
-    ] = None,
-    window: Annotated[int, _opt(SEISMIC, "Window side in samples (101: one tile).")] = _WINDOWS.size,
-    overlap: Annotated[float, _opt(SEISMIC, "Share of a window its neighbour overlaps.")] = _WINDOWS.overlap,
-    blend: Annotated[str, _opt(SEISMIC, f"Window weights: {', '.join(BLENDS)}.")] = _WINDOWS.blend,
-    gate: Annotated[
-        bool, _opt(SEISMIC, "Cap pixels by the image head's logit of their window.", "--gate/--no-gate")
-    ] = _WINDOWS.gate,
-    percentile: Annotated[
-        float, _opt(SEISMIC, "Clip amplitudes at this percentile of |sample|.")
-    ] = _AMPLITUDE.percentile,
-    clip: Annotated[
-        str | None, _opt(SEISMIC, "Clip amplitudes to LOW,HIGH instead (e.g. --clip=-3,3).", "--clip")
-    ] = None,
-    endian: Annotated[str, _opt(SEISMIC, "SEG-Y byte order.")] = _VOLUME.endian,
-    iline: Annotated[int, _opt(SEISMIC, "SEG-Y inline header byte.")] = _VOLUME.iline,
-    xline: Annotated[int, _opt(SEISMIC, "SEG-Y crossline header byte.")] = _VOLUME.xline,
+    salt_class: SaltClass = None,
+    window: Window = _WINDOWS.size,
+    overlap: Overlap = _WINDOWS.overlap,
+    blend: Blend = _WINDOWS.blend,
+    gate: Gate = _WINDOWS.gate,
+    percentile: Percentile = _AMPLITUDE.percentile,
+    clip: Clip = None,
+    endian: Endian = _VOLUME.endian,
+    iline: Iline = _VOLUME.iline,
+    xline: Xline = _VOLUME.xline,
 ) -> None:
     """Score predictions on labelled DATA as the competition would, cut as rle cuts them; or, with
     --labels, the lines of a labelled survey by IoU, precision and recall."""
