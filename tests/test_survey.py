@@ -200,6 +200,12 @@ def test_a_run_trained_on_a_survey_holds_out_lines_and_evaluates_them(survey: tu
     summary = json.loads(result.stdout)
     assert summary["lines"] == len(split["apart"]["val_lines"])
     assert "amplitudes clipped" in result.stderr
+    predicted = ok(invoke("predict", run, folder / "seismic.npy", "--out", tmp_path / "p.npy",
+                          "--device", "cpu", "--no-preview"))
+    recorded = json.loads((tmp_path / "p.npy.json").read_text())["amplitude"]
+    trained = _mapping(data_file)
+    assert (recorded["low"], recorded["high"]) == (trained.low, trained.high)
+    assert "amplitudes clipped" in predicted.stderr
 
 
 def test_the_survey_example_predicts_the_volume_and_scores_held_out_lines(tmp_path: Path) -> None:

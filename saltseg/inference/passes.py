@@ -81,6 +81,9 @@ class CompiledForInference(nn.Module):
     def __init__(self, net: nn.Module, batch_size: int) -> None:
         super().__init__()
         self.net, self.batch_size = net, batch_size
+        # inductor imports torch.utils.cpp_extension, which warns "No CUDA runtime is found, using
+        # CUDA_HOME=..." on a CPU machine with CUDA_HOME set: torch's message, not the user's business
+        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
         self.compiled: Callable[[torch.Tensor], torch.Tensor] | None = torch.compile(net, dynamic=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

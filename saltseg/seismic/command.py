@@ -20,7 +20,7 @@ import numpy as np
 
 from saltseg import __version__
 from saltseg.console import progress_bar
-from saltseg.errors import SaltsegError, fail
+from saltseg.errors import SaltsegError
 from saltseg.inference.predictor import Models, Predictor, load_predictor, resolve
 from saltseg.interrupts import sigterm_raises
 from saltseg.seismic import SeismicResult, write_record
@@ -32,19 +32,17 @@ from saltseg.seismic.sections import (
     MAX_PIXELS,
     SECTION_SUFFIXES,
     check_output,
-    npy_ndim,
     read_section,
     section_pixels,
     write_section,
 )
-from saltseg.seismic.volume import predict_volume_file
-from saltseg.seismic.windows import count_windows, predict_section
-from saltseg.shapes import IMAGE_SIZE
+from saltseg.seismic.survey import is_volume_file, trained_amplitude
+from saltseg.seismic.volume import SEGY_SUFFIXES, predict_volume_file
+from saltseg.seismic.windows import count_windows, padding_note, predict_section
 
 log = logging.getLogger("saltseg")
 
-VOLUME_SUFFIXES = (".sgy", ".segy")
-SEISMIC_SUFFIXES = SECTION_SUFFIXES + VOLUME_SUFFIXES
+SEISMIC_SUFFIXES = SECTION_SUFFIXES + SEGY_SUFFIXES
 MIN_AREA_RULE = "8-connected salt regions smaller than min_area samples removed"
 
 
@@ -92,8 +90,9 @@ def predict_seismic(
         if problem is not None:
             raise SaltsegError(problem)
     models = resolve(runs, ensemble)
+    amplitude = trained_amplitude(models.members[0], source, amplitude)
     setup = _Setup(windows, amplitude, masks, models.home.read_cut(), preview, device, batch_size)
-    if _is_volume(source):
+    if is_volume_file(source):
         out = Path(out) if out else models.home.section_output_path(source.stem, source.suffix)
         about = {"runs": models.runs, "checkpoint_sha256": models.stamp()}
         result = predict_volume_file(_predictor(models, setup), source, out, windows, amplitude, volume,
@@ -121,12 +120,6 @@ class _Setup:
     batch_size: int
 
 
-def _is_volume(source: Path) -> bool:
-    """Whether ``source`` is a SEG-Y file or a 3-D .npy volume."""
-    suffix = source.suffix.lower()
-    return suffix in VOLUME_SUFFIXES or (suffix == ".npy" and npy_ndim(source) == 3)
-
-
 def _predictor(models: Models, setup: _Setup) -> Predictor:
     return load_predictor(models, setup.device, setup.batch_size, setup.windows.tta)
 
@@ -136,9 +129,8 @@ def _predict_section_file(models: Models, source: Path, out: Path, setup: _Setup
     """Read, predict and write one 2-D section."""
     check_output(out)
     pixels, mapping = section_pixels(read_section(source, max_pixels), setup.amplitude)
-    if min(setup.windows.resampled(pixels.shape)) < IMAGE_SIZE:
-        raise fail(source, f"resampled by --resample to {setup.windows.resampled(pixels.shape)}, smaller "
-                   "than one tile")
+    if (note := padding_note(pixels.shape, setup.windows)) is not None:
+        log.warning("%s: %s", source, note)
     predictor = _predictor(models, setup)
     start = time.perf_counter()
     probs = _predict_with_progress(predictor, pixels, setup.windows)

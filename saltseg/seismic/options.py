@@ -13,7 +13,8 @@ MAX_PIXELS = 50_000_000
 """Sections with more samples are refused unless ``--max-pixels`` says otherwise."""
 BLENDS = ("cosine", "linear", "none")
 ALONG = {"inline": (0,), "crossline": (1,), "both": (0, 1)}
-ENDIANS = ("big", "little")
+ENDIANS = ("auto", "big", "little")
+"""SEG-Y byte orders; ``auto`` reads it from the binary header's sample format code."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class VolumeOptions:
     """How a volume is read and along which sections it is predicted."""
 
     along: str = "inline"
-    endian: str = "big"
+    endian: str = "auto"
     iline: int = 189
     xline: int = 193
 
@@ -79,7 +80,7 @@ class VolumeOptions:
         if self.along not in ALONG:
             return f"unknown --along '{self.along}'; choose one of: {', '.join(ALONG)}"
         if self.endian not in ENDIANS:
-            return f"--endian must be big or little, got {self.endian!r}"
+            return f"--endian must be one of: {', '.join(ENDIANS)}, got {self.endian!r}"
         from saltseg.seismic.segy import header_byte_problem  # segyio, when a volume is predicted
 
         return header_byte_problem("iline", self.iline) or header_byte_problem("xline", self.xline)

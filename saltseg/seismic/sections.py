@@ -1,8 +1,9 @@
 """2-D sections on disk: PNG, TIFF and .npy readers, and the .npy, .tif and .png writers.
 
 Rows are depth (or time) samples and columns traces, as in the tiles. Readers check the size in
-the file's header before any sample is decoded: a section must be at least one tile (101x101)
-and at most ``max_pixels`` samples, so a decompression bomb is refused. PNGs are 8- or 16-bit
+the file's header before any sample is decoded: a section must hold samples and at most
+``max_pixels`` of them, so a decompression bomb is refused (one smaller than a tile is padded
+when predicted, :func:`~saltseg.seismic.windows.pad_to_tile`). PNGs are 8- or 16-bit
 gray, or RGB with three equal channels; TIFFs hold one 2-D image of any numeric type (32-bit
 float included); .npy files one 2-D numeric array. Writers write atomically: ``.npy`` float32
 probabilities (or the uint8 0/1 mask), ``.tif`` float32 (probabilities or 0/1), ``.png`` the
@@ -25,7 +26,6 @@ from saltseg.atomic import atomic_path
 from saltseg.errors import fail
 from saltseg.seismic.amplitude import AmplitudeMap, amplitude_map
 from saltseg.seismic.options import MAX_PIXELS, AmplitudeOptions
-from saltseg.shapes import IMAGE_SIZE
 
 SECTION_SUFFIXES = (".png", ".tif", ".tiff", ".npy")
 OUTPUT_SUFFIXES = (".npy", ".tif", ".tiff", ".png")
@@ -41,8 +41,8 @@ def read_section(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Return the samples (H, W) of a PNG, TIFF or 2-D .npy section, in the file's numeric type.
 
     Raises:
-        SaltsegError: the file is not what its suffix says, not 2-D, smaller than one tile, or
-            larger than ``max_pixels``.
+        SaltsegError: the file is not what its suffix says, not 2-D, empty, or larger than
+            ``max_pixels``.
     """
     path = Path(path)
     readers: dict[str, Callable[[Path, int], np.ndarray]] = {
@@ -101,11 +101,11 @@ def write_section(path: Path, probs: np.ndarray, mask: np.ndarray | None) -> Non
 
 
 def _check_size(path: Path, shape: tuple[int, ...], max_pixels: int) -> None:
-    """Raise unless ``shape`` is a 2-D section of at least one tile and at most ``max_pixels``."""
+    """Raise unless ``shape`` is a 2-D section of at least one and at most ``max_pixels`` samples."""
     if len(shape) != 2:
         raise fail(path, f"holds a {len(shape)}-D array of shape {tuple(shape)}; a section is 2-D")
-    if min(shape) < IMAGE_SIZE:
-        raise fail(path, f"is {shape[0]}x{shape[1]} samples, smaller than one {IMAGE_SIZE}x{IMAGE_SIZE} tile")
+    if min(shape) < 1:
+        raise fail(path, f"is {shape[0]}x{shape[1]} samples: an empty section")
     if shape[0] * shape[1] > max_pixels:
         raise fail(path, f"is {shape[0]}x{shape[1]} samples, more than --max-pixels {max_pixels}")
 

@@ -12,13 +12,19 @@ inline and crossline numbers at bytes ``iline`` and ``xline``, 189 and 193 by de
   bytes), or a grid of more than :data:`GRID_CELLS_PER_TRACE` cells per trace (garbage numbers
   from a wrong header byte).
 
-The byte order cannot be detected by segyio; a binary header read in the wrong one has a sample
-format code that is none of SEG-Y's (a valid code swapped is 256 times larger), and is refused.
+The byte order (``auto``) is read from the binary header's sample format code, bytes 3225-3226:
+a valid code swapped is 256 times larger, so it is a SEG-Y code in one byte order only. Where it is
+one in neither, big-endian is tried and the file refused. ``big`` or ``little`` forces the order;
+a binary header read in the wrong one is refused the same way. Refused too, in one line: a file of
+headers without traces, a sample format segyio reads wrongly (4, 7, 15: it falls back to IBM
+floats), and SEG-Y rev 2 trace header extensions (extra 240-byte headers per trace, which segyio
+cannot skip).
 
 The output is a new file with the input's textual (extended ones too), binary and trace headers,
 in the same trace order and byte order; only the sample format becomes 5, 4-byte IEEE float.
 Lines of the textual header that hold nothing but their ``Cnn`` label receive the notes saying
-what the samples are (:func:`with_notes`).
+what the samples are (:func:`with_notes`), in the header's own encoding: EBCDIC (segyio's), or
+ASCII when the input's header is ASCII.
 """
 
 from __future__ import annotations
@@ -37,8 +43,17 @@ log = logging.getLogger("saltseg")
 
 IEEE_FLOAT = 5
 """The SEG-Y sample format code of 4-byte IEEE floats, the output's."""
-SAMPLE_FORMATS = {code for name, code in vars(segyio.SegySampleFormat).items() if name.isupper()} - {19, 20}
+FORMAT_NAMES = {code: name.lower().replace("_", " ") for name, code in vars(segyio.SegySampleFormat).items()
+                if name.isupper() and code not in (19, 20)}
+SAMPLE_FORMATS = set(FORMAT_NAMES)
 """The sample format codes of the binary header; byte-swapped, a code is none of these."""
+SEGYIO_FORMATS = SAMPLE_FORMATS - {4, 7, 15}
+"""The codes segyio decodes; 4 (fixed point with gain) and 7, 15 (3-byte integers) it reads as IBM floats."""
+TEXT_BYTES, BINARY_BYTES = 3200, 400
+FORMAT_AT = 24
+"""Offset of the sample format code (bytes 3225-3226 of the file) in the binary header."""
+REVISION_AT, EXTENSIONS_AT = 300, 306
+"""Offsets of the major revision (byte 3501) and, from rev 2, the count of extra trace headers (3507-3510)."""
 GRID_CELLS_PER_TRACE = 4
 """A grid with more cells per trace than this comes from garbage header numbers, not a survey."""
 TEXT_LINE = 80
@@ -59,11 +74,12 @@ class SegyVolume:
         traces: (inlines, crosslines) int64, each cell's trace number in the file, -1 where missing.
         numbers: the inline numbers of the grid's rows and the crossline numbers of its columns.
         n_samples: samples per trace.
+        endian: the byte order read, big or little (``auto`` resolved).
     """
 
-    def __init__(self, path: Path, endian: str = "big", iline: int = 189, xline: int = 193) -> None:
+    def __init__(self, path: Path, endian: str = "auto", iline: int = 189, xline: int = 193) -> None:
         self.path = Path(path)
-        self.file = _open(self.path, endian)
+        self.file, self.endian = _open(self.path, endian)
         try:
             self.n_samples = len(self.file.samples)
             inlines, crosslines = _header_numbers(self.file, self.path, iline, xline)
@@ -112,24 +128,68 @@ class SegyVolume:
         return self.read_traces(np.sort(numbers))
 
 
-def _open(path: Path, endian: str) -> segyio.SegyFile:
-    """Return the file opened by segyio without geometry, or raise one line naming it."""
+def _open(path: Path, endian: str) -> tuple[segyio.SegyFile, str]:
+    """Return the file opened by segyio without geometry and its byte order, or raise one line naming it."""
     if endian not in ENDIANS:
-        raise SaltsegError(f"--endian must be big or little, got {endian!r}")
+        raise SaltsegError(f"--endian must be one of: {', '.join(ENDIANS)}, got {endian!r}")
+    head = _binary_header(path)
+    order = (byte_order(head) or "big") if endian == "auto" else endian
+    _check_trace_extensions(path, head, order)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # an unknown sample format: refused below, in one line
-            file = segyio.open(str(path), "r", ignore_geometry=True, endian=endian)
-    except FileNotFoundError:
-        raise fail(path, "no such file") from None
+            file = segyio.open(str(path), "r", ignore_geometry=True, endian=order)
+    except IndexError:  # segyio.open reads the first trace header, and there is none
+        raise fail(path, "holds no traces (its headers alone)") from None
     except (RuntimeError, ValueError, OSError) as exc:
         reason = (str(exc).splitlines() or [type(exc).__name__])[0]
-        raise fail(path, f"not a readable {endian}-endian SEG-Y file ({reason})") from None
-    code = file.bin[segyio.BinField.Format]
-    if code not in SAMPLE_FORMATS:
+        raise fail(path, f"not a readable {order}-endian SEG-Y file ({reason})") from None
+    try:
+        _check_format(path, file.bin[segyio.BinField.Format], order, endian == "auto")
+    except SaltsegError:
         file.close()
-        raise fail(path, f"sample format code {code} is not a SEG-Y one in {endian}-endian (wrong --endian?)")
-    return file
+        raise
+    return file, order
+
+
+def _binary_header(path: Path) -> bytes:
+    """Return the file's binary header (fewer bytes when the file is shorter), or raise one line."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(TEXT_BYTES)
+            return f.read(BINARY_BYTES)
+    except FileNotFoundError:
+        raise fail(path, "no such file") from None
+    except OSError as exc:
+        raise fail(path, f"not a readable SEG-Y file ({type(exc).__name__})") from None
+
+
+def byte_order(head: bytes) -> str | None:
+    """Return the byte order in which the binary header ``head``'s sample format code is a SEG-Y
+    one; None when it is one in neither order (or in both)."""
+    code = head[FORMAT_AT : FORMAT_AT + 2]
+    valid = [order for order in ("big", "little") if int.from_bytes(code, order) in SAMPLE_FORMATS]
+    return valid[0] if len(valid) == 1 else None
+
+
+def _check_trace_extensions(path: Path, head: bytes, endian: str) -> None:
+    """Refuse a SEG-Y rev 2 file whose traces carry extra 240-byte headers (segyio reads them as samples)."""
+    if len(head) < EXTENSIONS_AT + 4 or head[REVISION_AT] < 2:
+        return
+    count = int.from_bytes(head[EXTENSIONS_AT : EXTENSIONS_AT + 4], endian, signed=True)
+    if count != 0:
+        raise fail(path, f"SEG-Y rev {head[REVISION_AT]} with {count} trace header extension(s) per trace "
+                   "(binary header bytes 3507-3510), which segyio cannot read")
+
+
+def _check_format(path: Path, code: int, endian: str, detected: bool) -> None:
+    """Raise unless ``code`` is a sample format segyio decodes."""
+    if code not in SAMPLE_FORMATS:
+        where = "in either byte order" if detected else f"in {endian}-endian (wrong --endian?)"
+        raise fail(path, f"sample format code {code} is not a SEG-Y one {where}")
+    if code not in SEGYIO_FORMATS:
+        raise fail(path, f"sample format {code} ({FORMAT_NAMES[code]}) is one segyio cannot decode; "
+                   "convert the file to IEEE floats (format 5)")
 
 
 def _header_numbers(file: segyio.SegyFile, path: Path, iline: int, xline: int) -> tuple[np.ndarray, ...]:
@@ -191,12 +251,12 @@ class SegyWriter:
     """A new SEG-Y file with the headers of ``source``, sample format IEEE float, filled in slabs."""
 
     def __init__(self, source: SegyVolume, path: Path, notes: list[str]) -> None:
-        self.traces = source.traces
+        self.traces, self.path = source.traces, Path(path)
         spec = segyio.tools.metadata(source.file)
         spec.format = IEEE_FLOAT
         self.file = segyio.create(str(path), spec)
         try:
-            _copy_headers(source, self.file, notes)
+            self.ascii_text = _copy_headers(source, self.file, notes)
         except BaseException:
             self.file.close()
             raise
@@ -206,6 +266,9 @@ class SegyWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.file.close()
+        if self.ascii_text is not None:  # segyio writes EBCDIC: the ASCII header goes in as bytes
+            with open(self.path, "r+b") as f:
+                f.write(self.ascii_text)
 
     def write(self, axis: int, start: int, slab: np.ndarray) -> None:
         """Write the traces of the inlines (``axis`` 0) or crosslines (1) from ``start`` (as read)."""
@@ -213,19 +276,31 @@ class SegyWriter:
         present = cells >= 0
         numbers, values = cells[present], np.ascontiguousarray(slab[present], dtype=np.float32)
         order = np.argsort(numbers, kind="stable")
-        for run, rows in _runs(numbers[order], order):
-            self.file.trace[int(run[0]) : int(run[-1]) + 1] = values[rows]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # segyio's notes on its copies: not the user's
+            for run, rows in _runs(numbers[order], order):
+                self.file.trace[int(run[0]) : int(run[-1]) + 1] = values[rows]
 
 
-def _copy_headers(source: SegyVolume, dst: segyio.SegyFile, notes: list[str]) -> None:
-    """Copy the textual, binary and trace headers of ``source`` into ``dst``, notes added."""
+def _copy_headers(source: SegyVolume, dst: segyio.SegyFile, notes: list[str]) -> bytes | None:
+    """Copy the textual, binary and trace headers of ``source`` into ``dst``, notes added; return the
+    textual header to write over segyio's EBCDIC one when the source's is ASCII, else None."""
     src = source.file
-    dst.text[0] = with_notes(bytes(src.text[0]), notes, source.path)
+    with open(source.path, "rb") as f:
+        raw = f.read(TEXT_BYTES)
+    ascii_text = with_notes(raw, notes, source.path) if is_ascii(raw) else None
+    dst.text[0] = src.text[0] if ascii_text else with_notes(bytes(src.text[0]), notes, source.path)
     for i in range(1, 1 + src.ext_headers):
         dst.text[i] = src.text[i]
     dst.bin = src.bin
     dst.bin.update(format=IEEE_FLOAT)
     dst.header = src.header
+    return ascii_text
+
+
+def is_ascii(text: bytes) -> bool:
+    """Whether a textual header is ASCII, not EBCDIC: more ASCII spaces (0x20) than EBCDIC ones (0x40)."""
+    return text.count(b"\x20") > text.count(b"\x40")
 
 
 def with_notes(text: bytes, notes: list[str], path: Path) -> bytes:

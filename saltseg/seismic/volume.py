@@ -4,7 +4,8 @@ Along inlines (the default) each inline is a section, samples down and crossline
 to :func:`~saltseg.seismic.windows.predict_section`; crosslines likewise. ``both`` averages the
 two: the inline pass's probabilities wait in an accumulator on disk (a float32 .npy as large as
 the volume, beside the output, removed after) and the crossline pass writes the mean. A volume of
-one inline or crossline (a 2-D line) is predicted along it whatever ``along`` says. A cut is made
+one inline or crossline (a 2-D line) is predicted along it whatever ``along`` says. Sections
+shorter than one tile are padded to it and cropped back (one warning per axis). A cut is made
 per final section by :func:`~saltseg.seismic.regions.cut_section`.
 
 Memory: sections are read, predicted and written in slabs of at most :data:`SLAB_BYTES` of float32
@@ -47,8 +48,7 @@ from saltseg.seismic.options import ALONG, AmplitudeOptions, VolumeOptions, Wind
 from saltseg.seismic.preview import preview_path, write_preview
 from saltseg.seismic.regions import cut_section
 from saltseg.seismic.segy import SegyVolume, SegyWriter
-from saltseg.seismic.windows import predict_section
-from saltseg.shapes import IMAGE_SIZE
+from saltseg.seismic.windows import padding_note, predict_section
 
 log = logging.getLogger("saltseg")
 
@@ -80,8 +80,8 @@ def predict_volume_file(predictor: Predictor, source: Path, out: Path, windows: 
         about: more entries for the record JSON beside ``out`` (the runs, say).
 
     Raises:
-        SaltsegError: bad options, a source that is not a readable volume, sections smaller than
-            one tile, or an output format the source cannot give. Nothing is written then.
+        SaltsegError: bad options, a source that is not a readable volume or holds no samples, or
+            an output format the source cannot give. Nothing is written then.
     """
     for problem in (windows.problem(), amplitude.problem(), volume.problem()):
         if problem is not None:
@@ -96,7 +96,7 @@ def predict_volume_file(predictor: Predictor, source: Path, out: Path, windows: 
             plan = _Plan(axes, windows, mapping, cut)
             panels = _write_output(predictor, src, out, plan)
             seconds = time.perf_counter() - start
-            write_record(out, _record(source, src.shape, plan, about))
+            write_record(out, _record(source, src, plan, about))
             shown = write_preview(preview_path(out), panels, 0.5) if preview else None
     return SeismicResult(out, src.shape, seconds, mapping.as_dict() if mapping else None, shown)
 
@@ -121,14 +121,14 @@ def check_output(out: Path, src: Volume) -> None:
 
 def predicted_axes(path: Path, shape: tuple[int, int, int], along: str, windows: WindowOptions
                    ) -> tuple[int, ...]:
-    """Return the axes whose sections are predicted (0 inlines, 1 crosslines), checking their size
-    (as resampled by ``windows``)."""
+    """Return the axes whose sections are predicted (0 inlines, 1 crosslines); warn once per axis
+    whose sections (as resampled by ``windows``) are padded to fill a window."""
+    if 0 in shape:
+        raise fail(path, f"holds no samples: {shape[0]} inlines x {shape[1]} crosslines x {shape[2]} samples")
     axes = ALONG[along] if min(shape[:2]) > 1 else (0 if shape[0] == 1 else 1,)
     for axis in axes:
-        size = windows.resampled((shape[2], shape[1 - axis]))
-        if min(size) < IMAGE_SIZE:
-            raise fail(path, f"{AXIS_NAMES[axis]}s are {shape[2]} samples x {shape[1 - axis]} traces, "
-                       f"predicted at {size[0]}x{size[1]}: smaller than one {IMAGE_SIZE}x{IMAGE_SIZE} tile")
+        if (note := padding_note((shape[2], shape[1 - axis]), windows)) is not None:
+            log.warning("%s: %ss are %s", path, AXIS_NAMES[axis], note)
     return axes
 
 
@@ -251,11 +251,13 @@ def _writer(src: Volume, out: Path, tmp: Path, plan: _Plan) -> AbstractContextMa
     return nullcontext(NpyVolume.create(tmp, src.shape, np.uint8 if plan.cut else np.float32))
 
 
-def _record(source: Path, shape: tuple[int, int, int], plan: _Plan, about: dict[str, Any] | None) -> dict:
-    """Return what the JSON beside the output records: source, samples, passes, windows, mapping, cut."""
+def _record(source: Path, src: Volume, plan: _Plan, about: dict[str, Any] | None) -> dict:
+    """Return what the JSON beside the output records: source, samples, byte order (SEG-Y), passes,
+    windows, mapping, cut."""
     record = {
         "source": str(source),
-        "shape": list(shape),
+        "shape": list(src.shape),
+        **({"endian": src.endian} if isinstance(src, SegyVolume) else {}),
         "output": "mask (0/1)" if plan.cut else "salt probability",
         "along": [AXIS_NAMES[axis] for axis in plan.axes],
         "windows": asdict(plan.windows),

@@ -13,6 +13,11 @@ tile and the gate applies per window exactly as in training. A larger window is 
 (one logit for all its samples); ``gate=False`` drops the cap and keeps the pixel logits. The
 mosaic benchmark (``benchmarks/section_accuracy.py``) measures these choices.
 
+Small sections: a (resampled) section shorter than one tile (101) on a side is padded to 101 on
+that side, centred: reflected where the side is longer than the padding on either end, its edge
+samples repeated where not (a few traces). It is predicted so, and the padding cropped off; the
+callers log one warning per file (:func:`padding_note`). Larger sections are never padded.
+
 Resampling: the tiles have their own sample and trace spacing. ``resample`` = (rows, columns)
 factors scale a section (bilinear, antialiased) before it is cut into windows, and its
 probabilities back to the section's shape afterwards: (0.5, 0.5) shows the network a section at
@@ -68,32 +73,70 @@ def blend_weights(size: int, blend: str) -> np.ndarray:
 
 def count_windows(shape: tuple[int, int], options: WindowOptions) -> int:
     """Return how many windows a section of ``shape`` is cut into (for progress bars)."""
-    shape = options.resampled(shape)
+    shape = padded_shape(options.resampled(shape))
     size = min(options.size, *shape)
     return math.prod(len(window_starts(n, size, options.stride)) for n in shape)
 
 
 def predict_section(predictor: Predictor, section: np.ndarray, options: WindowOptions,
                     on_windows: Callable[[int], None] | None = None) -> np.ndarray:
-    """Return salt probabilities (H, W) float32 for a uint8 section (H, W), H and W >= 101.
+    """Return salt probabilities (H, W) float32 for a uint8 section (H, W) of any size.
 
     A dead section (all samples equal) returns zeros. A window larger than the section shrinks to
-    the section's shorter side. ``on_windows(n)`` is called as each group of n windows is done.
+    the section's shorter side; a side shorter than one tile is padded to it (:func:`pad_to_tile`)
+    and cropped back. ``on_windows(n)`` is called as each group of n windows is done.
 
     Raises:
-        SaltsegError: the options are invalid or the (resampled) section is smaller than one tile.
+        SaltsegError: the options are invalid or the section is not 2-D with samples.
     """
     if (problem := options.problem()) is not None:
         raise SaltsegError(problem)
-    shape = options.resampled(section.shape) if section.ndim == 2 else section.shape
-    if section.ndim != 2 or min(shape) < IMAGE_SIZE:
-        raise SaltsegError(f"a section must be at least {IMAGE_SIZE}x{IMAGE_SIZE} (resampled), got {shape}")
+    if section.ndim != 2 or section.size == 0:
+        raise SaltsegError(f"a section is a 2-D array of samples, got shape {section.shape}")
     if (section == section.flat[0]).all():
         return np.zeros(section.shape, np.float32)
-    if shape == section.shape:
-        return _blended(replace(predictor, tta=options.tta), section, options, on_windows)
-    pixels = np.rint(resample(section, shape)).astype(np.uint8)
-    return resample(_blended(replace(predictor, tta=options.tta), pixels, options, on_windows), section.shape)
+    shape = options.resampled(section.shape)
+    pixels = section if shape == section.shape else np.rint(resample(section, shape)).astype(np.uint8)
+    padded, crop = pad_to_tile(pixels)
+    probs = _blended(replace(predictor, tta=options.tta), padded, options, on_windows)
+    probs = probs if padded is pixels else np.ascontiguousarray(probs[crop])
+    return probs if shape == section.shape else resample(probs, section.shape)
+
+
+def padded_shape(shape: tuple[int, int]) -> tuple[int, int]:
+    """Return ``shape`` with each side shorter than one tile raised to one tile."""
+    return (max(shape[0], IMAGE_SIZE), max(shape[1], IMAGE_SIZE))
+
+
+def pad_to_tile(pixels: np.ndarray) -> tuple[np.ndarray, tuple[slice, slice]]:
+    """Return ``pixels`` (H, W) padded to :func:`padded_shape` (``pixels`` itself when no side is
+    short), and the slices that crop the padding off again.
+
+    Each short side is padded at both ends, centred: reflected where the longer end's padding is
+    shorter than the side, else by repeating the edge samples.
+    """
+    crop = []
+    for axis, n in enumerate(pixels.shape):
+        before = max(0, IMAGE_SIZE - n) // 2
+        after = max(0, IMAGE_SIZE - n) - before
+        if after:
+            widths = [(0, 0), (0, 0)]
+            widths[axis] = (before, after)
+            pixels = np.pad(pixels, widths, mode="reflect" if after < n else "edge")
+        crop.append(slice(before, before + n))
+    return pixels, (crop[0], crop[1])
+
+
+def padding_note(shape: tuple[int, int], options: WindowOptions) -> str | None:
+    """Return what padding a section of ``shape`` (samples, traces) gets before it is predicted, in
+    words for a warning; None when it gets none."""
+    predicted = options.resampled(shape)
+    padded = padded_shape(predicted)
+    if padded == predicted:
+        return None
+    resampled = f" (resampled to {predicted[0]}x{predicted[1]})" if predicted != tuple(shape) else ""
+    return (f"{shape[0]}x{shape[1]} samples{resampled}, padded to {padded[0]}x{padded[1]} to fill one "
+            f"{IMAGE_SIZE}x{IMAGE_SIZE} window; the padding is cropped off the output")
 
 
 def resample(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
