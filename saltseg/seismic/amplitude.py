@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from saltseg.errors import SaltsegError
-from saltseg.seismic.options import AmplitudeOptions
+from saltseg.seismic.options import AmplitudeOptions, check_options
 
 
 @dataclass(frozen=True)
@@ -50,8 +49,7 @@ def amplitude_map(sample: np.ndarray, options: AmplitudeOptions) -> AmplitudeMap
     Raises:
         SaltsegError: the options are invalid.
     """
-    if (problem := options.problem()) is not None:
-        raise SaltsegError(problem)
+    check_options(options)
     if options.clip is not None:
         return AmplitudeMap(float(options.clip[0]), float(options.clip[1]), "explicit range")
     values = np.asarray(sample, dtype=np.float64).ravel()

@@ -20,12 +20,11 @@ import numpy as np
 
 from saltseg import __version__
 from saltseg.console import progress_bar
-from saltseg.errors import SaltsegError
 from saltseg.inference.predictor import Models, Predictor, load_predictor, resolve
 from saltseg.interrupts import sigterm_raises
 from saltseg.seismic import SeismicResult, write_record
 from saltseg.seismic.amplitude import AmplitudeMap
-from saltseg.seismic.options import AmplitudeOptions, VolumeOptions, WindowOptions
+from saltseg.seismic.options import AmplitudeOptions, VolumeOptions, WindowOptions, check_options
 from saltseg.seismic.preview import preview_path, write_preview
 from saltseg.seismic.regions import cut_section
 from saltseg.seismic.sections import (
@@ -86,9 +85,7 @@ def predict_seismic(
         SaltsegError: bad options, or a source that is not what its name says (nothing written).
     """
     source = Path(source)
-    for problem in (windows.problem(), amplitude.problem()):
-        if problem is not None:
-            raise SaltsegError(problem)
+    check_options(windows, amplitude)
     models = resolve(runs, ensemble)
     amplitude = trained_amplitude(models.members[0], source, amplitude)
     setup = _Setup(windows, amplitude, masks, models.home.read_cut(), preview, device, batch_size)

@@ -30,7 +30,7 @@ from saltseg.console import progress_bar
 from saltseg.errors import SaltsegError, fail
 from saltseg.inference.predictor import Models, Predictor, load_predictor, resolve
 from saltseg.seismic.labels import SurveyLabels, open_labels, salt_mask
-from saltseg.seismic.options import ALONG, AmplitudeOptions, VolumeOptions, WindowOptions
+from saltseg.seismic.options import ALONG, AmplitudeOptions, VolumeOptions, WindowOptions, check_options
 from saltseg.seismic.preview import write_comparison
 from saltseg.seismic.regions import cut_section
 from saltseg.seismic.survey import SurveyPixels, open_survey, trained_amplitude
@@ -114,9 +114,7 @@ def evaluate_survey(runs: list[Path], source: Path, labels: Path, choice: LineCh
     Raises:
         SaltsegError: bad options or files, labels of another geometry, no labelled line chosen.
     """
-    for problem in (windows.problem(), amplitude.problem(), volume.problem()):
-        if problem is not None:
-            raise SaltsegError(problem)
+    check_options(windows, amplitude, volume)
     models = resolve(runs, ensemble)
     amplitude = trained_amplitude(models.members[0], Path(source), amplitude)
     cut = models.home.read_cut()
@@ -128,9 +126,10 @@ def evaluate_survey(runs: list[Path], source: Path, labels: Path, choice: LineCh
                                           windows, cut)
     if not scores:
         raise fail(labels, f"labels none of the chosen {AXIS_NAMES[axis]}s")
-    out_dir = models.home.eval_dir(_eval_name(Path(source), choice))
-    result = SurveyEvalResult(scores, _summed(scores), *cut, out_dir, {"axis": AXIS_NAMES[axis]})
-    _write_report(models, result, panels, _eval_name(Path(source), choice))
+    name = _eval_name(Path(source), choice)
+    result = SurveyEvalResult(scores, _summed(scores), *cut, models.home.eval_dir(name),
+                              {"axis": AXIS_NAMES[axis]})
+    _write_report(models, result, panels, name)
     models.save()
     return result
 

@@ -44,7 +44,7 @@ class SurveyLabels:
         None when the line has no labels at all."""
         if self.files is not None:
             return self._file_line(axis, index)
-        values = np.asarray(self.volume.read(axis, index, index + 1), dtype=np.float32)
+        values = np.array(self.volume.read(axis, index, index + 1), dtype=np.float32)  # a copy: NaN goes in
         labels = (values[0] if axis == 0 else values[:, 0]).T
         labels[labels < 0] = np.nan
         return None if np.isnan(labels).all() else labels

@@ -125,3 +125,10 @@ class PatchOptions:
         if not 1 <= self.step <= self.patch:
             return f"--stride must be in 1..{self.patch} (the patch), got {self.stride}"
         return None
+
+
+def check_options(*options: WindowOptions | AmplitudeOptions | VolumeOptions | PatchOptions) -> None:
+    """Raise the first problem of ``options`` (each one's ``problem()``), before anything is read."""
+    for option in options:
+        if (problem := option.problem()) is not None:
+            raise SaltsegError(problem)

@@ -28,9 +28,9 @@ from PIL import Image
 from saltseg.console import progress_bar
 from saltseg.data.hdf5 import PatchWriter, file_sha256, writing_patches
 from saltseg.data.prepare import PrepareSummary, default_output
-from saltseg.errors import SaltsegError, fail
+from saltseg.errors import fail
 from saltseg.seismic.labels import SurveyLabels, open_labels, salt_mask
-from saltseg.seismic.options import ALONG, AmplitudeOptions, PatchOptions, VolumeOptions
+from saltseg.seismic.options import ALONG, AmplitudeOptions, PatchOptions, VolumeOptions, check_options
 from saltseg.seismic.survey import SurveyPixels, open_survey
 from saltseg.seismic.volume import AXIS_NAMES
 from saltseg.seismic.windows import window_starts
@@ -53,9 +53,7 @@ def prepare_survey(source: Path, labels: Path, out: Path | None = None,
         SaltsegError: bad options or files, a geometry that differs, no labelled patch. Nothing is
             written then.
     """
-    for problem in (patches.problem(), amplitude.problem(), volume.problem()):
-        if problem is not None:
-            raise SaltsegError(problem)
+    check_options(patches, amplitude, volume)
     out = Path(out) if out is not None else default_output(source)
     if out.exists() and not force:
         raise fail(out, "already exists; add --force to replace it")
@@ -69,10 +67,9 @@ def prepare_survey(source: Path, labels: Path, out: Path | None = None,
                 if len(writer) == 0:
                     raise fail(labels, "labels no complete patch: no line is labelled (values 0 and up) "
                                "where the seismic has traces")
-                salt = counts["salt"]
     log.info("%d labelled lines of %d along %s", counts["lines"], counts["of"],
              " and ".join(f"{AXIS_NAMES[a]}s" for a in axes))
-    return PrepareSummary(out, counts["patches"], salt)
+    return PrepareSummary(out, counts["patches"], counts["salt"])
 
 
 def line_patches(pixels: np.ndarray, missing: np.ndarray, labels: np.ndarray, options: PatchOptions,

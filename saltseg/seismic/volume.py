@@ -38,13 +38,13 @@ from rich.progress import Progress
 from saltseg import __version__
 from saltseg.atomic import atomic_path
 from saltseg.console import progress_bar
-from saltseg.errors import SaltsegError, fail
+from saltseg.errors import fail
 from saltseg.inference.predictor import Predictor
 from saltseg.interrupts import sigterm_raises
 from saltseg.seismic import SeismicResult, write_record
 from saltseg.seismic.amplitude import AmplitudeMap, amplitude_map
 from saltseg.seismic.npy_volume import NpyVolume, temporary_volume
-from saltseg.seismic.options import ALONG, AmplitudeOptions, VolumeOptions, WindowOptions
+from saltseg.seismic.options import ALONG, AmplitudeOptions, VolumeOptions, WindowOptions, check_options
 from saltseg.seismic.preview import preview_path, write_preview
 from saltseg.seismic.regions import cut_section
 from saltseg.seismic.segy import SegyVolume, SegyWriter
@@ -83,9 +83,7 @@ def predict_volume_file(predictor: Predictor, source: Path, out: Path, windows: 
         SaltsegError: bad options, a source that is not a readable volume or holds no samples, or
             an output format the source cannot give. Nothing is written then.
     """
-    for problem in (windows.problem(), amplitude.problem(), volume.problem()):
-        if problem is not None:
-            raise SaltsegError(problem)
+    check_options(windows, amplitude, volume)
     source, out = Path(source), Path(out)
     with open_volume(source, volume) as src:
         check_output(out, src)

@@ -42,7 +42,7 @@ from saltseg.inference.passes import predict_probs
 from saltseg.inference.predictor import Predictor
 from saltseg.models.gate import SaltGate
 from saltseg.models.outputs import Outputs
-from saltseg.seismic.options import WindowOptions
+from saltseg.seismic.options import WindowOptions, check_options
 from saltseg.shapes import IMAGE_SIZE, Fit, InputFit
 
 WINDOWS_PER_CALL = 256
@@ -89,8 +89,7 @@ def predict_section(predictor: Predictor, section: np.ndarray, options: WindowOp
     Raises:
         SaltsegError: the options are invalid or the section is not 2-D with samples.
     """
-    if (problem := options.problem()) is not None:
-        raise SaltsegError(problem)
+    check_options(options)
     if section.ndim != 2 or section.size == 0:
         raise SaltsegError(f"a section is a 2-D array of samples, got shape {section.shape}")
     if (section == section.flat[0]).all():
